@@ -1,0 +1,40 @@
+# dpproxy: every target sets up what it needs itself (a fresh clone needs only python3).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-fast lint bench sample-data clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: the seed scenario on the embedded DuckDB default with the sample data
+run: $(STAMP)
+	$(BIN)/python -m dpproxy.demo
+
+## test: the whole suite, statistical tests included
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## test-fast: skip the slow statistical tests while developing
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check dpproxy tests sample_data bench
+	$(BIN)/ruff format --check dpproxy tests sample_data bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+## sample-data: regenerate sample_data/*.csv (deterministic; the committed files must match)
+sample-data: $(STAMP)
+	$(BIN)/python sample_data/generate.py
+
+clean:
+	rm -rf $(VENV) state .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,232 @@
+"""The durable privacy ledger: SQLite in WAL mode with synchronous=FULL.
+
+A query's charge is *reserved* in one ``BEGIN IMMEDIATE`` transaction that also checks
+the budget (the write lock serialises every thread and process that shares the file, so
+together they can never overspend), then *committed* before any result is released.
+
+A reservation whose process died before committing (kill -9) released nothing, so the
+next reservation on the same host returns it (status ``lapsed``). A query that failed
+during execution keeps its charge: it is committed, because the failure may depend on
+data.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from dpproxy.accounting.budget import ZERO, Cost, Limit
+from dpproxy.errors import InternalError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS charges (
+    id INTEGER PRIMARY KEY,
+    analyst TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    epsilon INTEGER NOT NULL CHECK (epsilon >= 0),
+    delta INTEGER NOT NULL CHECK (delta >= 0),
+    rho INTEGER NOT NULL CHECK (rho >= 0),
+    status TEXT NOT NULL CHECK (status IN ('reserved', 'committed', 'lapsed')),
+    owner TEXT NOT NULL,
+    query TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    settled_at REAL
+);
+CREATE INDEX IF NOT EXISTS charges_scope ON charges (domain, analyst, status, created_at);
+"""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: int
+    analyst: str
+    domain: str
+    cost: Cost
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A budget to check: the analyst's in a domain, or the domain's global cap."""
+
+    name: str  # for messages, e.g. "analyst 'alice' in domain 'member'"
+    limit: Limit
+    analyst: str | None  # None: all analysts
+
+
+class OverBudget(Exception):
+    def __init__(self, scope: Scope, spent: Cost) -> None:
+        super().__init__(scope.name)
+        self.scope = scope
+        self.spent = spent
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._owner = _owner_token()
+        with self._transaction() as db:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA busy_timeout = 60000")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def reserve(
+        self,
+        analyst: str,
+        domain: str,
+        cost: Cost,
+        scopes: list[Scope],
+        since: float | None,
+        query: str,
+    ) -> Reservation:
+        """Check every scope and record the charge, atomically. Raises ``OverBudget``."""
+        with self._transaction() as db:
+            self._lapse_dead_reservations(db)
+            for scope in scopes:
+                spent = _spent(db, domain, scope.analyst, since)
+                if not scope.limit.allows(spent + cost):
+                    raise OverBudget(scope, spent)
+            cursor = db.execute(
+                "INSERT INTO charges (analyst, domain, epsilon, delta, rho, status, owner, "
+                "query, created_at) VALUES (?, ?, ?, ?, ?, 'reserved', ?, ?, ?)",
+                (
+                    analyst,
+                    domain,
+                    cost.epsilon,
+                    cost.delta,
+                    cost.rho,
+                    self._owner,
+                    query,
+                    time.time(),
+                ),
+            )
+            assert cursor.lastrowid is not None
+            return Reservation(cursor.lastrowid, analyst, domain, cost)
+
+    def commit(self, reservation: Reservation) -> None:
+        """Make the charge final. Must succeed before a result is released."""
+        with self._transaction() as db:
+            updated = db.execute(
+                "UPDATE charges SET status = 'committed', settled_at = ? "
+                "WHERE id = ? AND status = 'reserved'",
+                (time.time(), reservation.id),
+            ).rowcount
+        if updated != 1:
+            raise InternalError("a reservation vanished before it was committed")
+
+    def cancel(self, reservation: Reservation) -> None:
+        """Return a reservation whose query was refused before touching data."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE charges SET status = 'lapsed', settled_at = ? WHERE id = ? "
+                "AND status = 'reserved'",
+                (time.time(), reservation.id),
+            )
+
+    def spent(self, domain: str, analyst: str | None, since: float | None = None) -> Cost:
+        db = self._connection()
+        return _spent(db, domain, analyst, since)
+
+    def charges(self, analyst: str | None = None) -> list[tuple[float, str, str, int, int, int]]:
+        """(time, analyst, domain, epsilon, delta, rho) of every charge that counts."""
+        db = self._connection()
+        sql = (
+            "SELECT created_at, analyst, domain, epsilon, delta, rho FROM charges "
+            "WHERE status != 'lapsed'"
+        )
+        args: tuple[str, ...] = ()
+        if analyst is not None:
+            sql += " AND analyst = ?"
+            args = (analyst,)
+        return [tuple(r) for r in db.execute(sql + " ORDER BY id", args)]
+
+    def _lapse_dead_reservations(self, db: sqlite3.Connection) -> None:
+        host = self._owner.split("/")[0]
+        rows = db.execute(
+            "SELECT id, owner FROM charges WHERE status = 'reserved' AND owner LIKE ?",
+            (host + "/%",),
+        ).fetchall()
+        for charge_id, owner in rows:
+            if owner != self._owner and not _alive(owner):
+                db.execute(
+                    "UPDATE charges SET status = 'lapsed', settled_at = ? WHERE id = ?",
+                    (time.time(), charge_id),
+                )
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+def _spent(db: sqlite3.Connection, domain: str, analyst: str | None, since: float | None) -> Cost:
+    sql = (
+        "SELECT COALESCE(SUM(epsilon), 0), COALESCE(SUM(delta), 0), COALESCE(SUM(rho), 0) "
+        "FROM charges WHERE domain = ? AND status IN ('reserved', 'committed')"
+    )
+    args: list[object] = [domain]
+    if analyst is not None:
+        sql += " AND analyst = ?"
+        args.append(analyst)
+    if since is not None:
+        sql += " AND created_at >= ?"
+        args.append(since)
+    row = db.execute(sql, args).fetchone()
+    return Cost(int(row[0]), int(row[1]), int(row[2])) if row else ZERO
+
+
+def _start_ticks(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22: start time since boot
+
+
+def _owner_token() -> str:
+    pid = os.getpid()
+    return f"{socket.gethostname()}/{pid}/{_start_ticks(pid) or '?'}"
+
+
+def _alive(owner: str) -> bool:
+    """Whether the process that made a reservation on this host is still running.
+    Unknown means alive: a reservation is only returned when its owner is surely gone."""
+    try:
+        _, pid_text, ticks = owner.split("/")
+        pid = int(pid_text)
+    except ValueError:
+        return True
+    if ticks == "?":
+        return True
+    current = _start_ticks(pid)
+    return current is not None and current == ticks

@@ -1,0 +1,71 @@
+"""Rule: GROUP BY keys are dimensions, or allow-listed scalar functions of them.
+
+A key may be written as an expression, a select-list alias or an ordinal, as in
+PostgreSQL (an input column name wins over an alias). A key that is a bare column with a
+public value list is public: its groups come from the policy, not from the data.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from dpproxy.check.checked import GroupKey
+from dpproxy.check.context import Context, Usage, fold
+from dpproxy.check.nodes import AGGREGATES
+from dpproxy.check.types import infer, postgres_division
+
+MAX_KEYS = 8
+
+
+def resolve_keys(ctx: Context) -> None:
+    group = ctx.select.args.get("group")
+    if group is None:
+        return
+    items = group.expressions
+    if len(items) > MAX_KEYS:
+        ctx.reject(group, "54000", f"at most {MAX_KEYS} GROUP BY keys are supported")
+        return
+    for item in items:
+        found = select_item(ctx, item)
+        if found is None:
+            continue
+        node, label = found
+        if any(type(n) in AGGREGATES for n in node.walk()):
+            ctx.reject(item, "42803", "aggregate functions are not allowed in GROUP BY")
+            continue
+        qualified = ctx.qualify(node, Usage.GROUP)
+        if qualified is None:
+            continue
+        qualified = postgres_division(qualified, ctx)
+        if any(qualified == key.expr for key in ctx.keys):
+            continue
+        ctx.keys.append(_key(ctx, qualified, label))
+
+
+def select_item(ctx: Context, item: exp.Expr) -> tuple[exp.Expr, str] | None:
+    """Resolve an ordinal or a select-list alias to the select item it names."""
+    outputs = ctx.select.expressions
+    if isinstance(item, exp.Literal) and item.is_int:
+        index = int(item.name)
+        if not 1 <= index <= len(outputs):
+            ctx.reject(item, "42P10", f"position {index} is not in the select list")
+            return None
+        chosen = outputs[index - 1]
+        return chosen.unalias(), chosen.alias_or_name
+    if isinstance(item, exp.Column) and item.args.get("table") is None:
+        name = fold(item.this)
+        is_input = any(name in r.table.columns for r in ctx.relations)
+        aliases = [o for o in outputs if isinstance(o, exp.Alias) and fold(o.args["alias"]) == name]
+        if not is_input and len(aliases) == 1:
+            return aliases[0].this, name
+    return item, item.sql("postgres")
+
+
+def _key(ctx: Context, qualified: exp.Expr, label: str) -> GroupKey:
+    public_values, sql_type = None, None
+    if isinstance(qualified, exp.Column):
+        rel = ctx.relation(qualified.table)
+        if rel is not None:
+            column = rel.table.columns[qualified.name]
+            public_values, sql_type = column.public_values, column.sql_type
+    return GroupKey(qualified, label, infer(qualified, ctx), public_values, sql_type)

@@ -1,0 +1,226 @@
+"""Rule: every node of the tree is of a kind we understand (the fail-closed backstop).
+
+Other rules check meaning in context; this one makes sure nothing they did not think of
+slips through. A node type that is not listed here is rejected, whatever it is.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from dpproxy.check.context import Context
+
+STRUCTURE: frozenset[type[exp.Expr]] = frozenset(
+    {
+        exp.Select,
+        exp.From,
+        exp.Join,
+        exp.Table,
+        exp.TableAlias,
+        exp.Where,
+        exp.Group,
+        exp.Having,
+        exp.Order,
+        exp.Ordered,
+        exp.Limit,
+        exp.Offset,
+        exp.Alias,
+        exp.Identifier,
+    }
+)
+LEAVES: frozenset[type[exp.Expr]] = frozenset(
+    {
+        exp.Column,
+        exp.Literal,
+        exp.Boolean,
+        exp.Null,
+        exp.DataType,
+        exp.DataTypeParam,
+        exp.Var,
+        exp.Interval,
+    }
+)
+OPERATORS: frozenset[type[exp.Expr]] = frozenset(
+    {
+        exp.Add,
+        exp.Sub,
+        exp.Mul,
+        exp.Div,
+        exp.IntDiv,
+        exp.Mod,
+        exp.Neg,
+        exp.Paren,
+        exp.EQ,
+        exp.NEQ,
+        exp.GT,
+        exp.GTE,
+        exp.LT,
+        exp.LTE,
+        exp.And,
+        exp.Or,
+        exp.Not,
+        exp.Is,
+        exp.In,
+        exp.Between,
+        exp.Like,
+        exp.ILike,
+        exp.NullSafeEQ,
+        exp.NullSafeNEQ,
+        exp.DPipe,
+    }
+)
+SCALAR_FUNCTIONS: frozenset[type[exp.Expr]] = frozenset(
+    {
+        exp.Abs,
+        exp.Floor,
+        exp.Ceil,
+        exp.Round,
+        exp.Lower,
+        exp.Upper,
+        exp.Length,
+        exp.Substring,
+        exp.Concat,
+        exp.Trim,
+        exp.Coalesce,
+        exp.Nullif,
+        exp.Least,
+        exp.Greatest,
+        exp.Case,
+        exp.If,
+        exp.Cast,
+        exp.TimestampTrunc,
+        exp.DateTrunc,
+        exp.Extract,
+        exp.Year,
+        exp.Month,
+        exp.Day,
+        exp.Quarter,
+    }
+)
+AGGREGATES: frozenset[type[exp.Expr]] = frozenset(
+    {
+        exp.Count,
+        exp.Sum,
+        exp.Avg,
+        exp.Variance,
+        exp.VariancePop,
+        exp.Stddev,
+        exp.StddevSamp,
+        exp.StddevPop,
+    }
+)
+ALLOWED = STRUCTURE | LEAVES | OPERATORS | SCALAR_FUNCTIONS | AGGREGATES
+
+CAST_TYPES = frozenset(
+    {
+        exp.DataType.Type.TINYINT,
+        exp.DataType.Type.SMALLINT,
+        exp.DataType.Type.INT,
+        exp.DataType.Type.BIGINT,
+        exp.DataType.Type.FLOAT,
+        exp.DataType.Type.DOUBLE,
+        exp.DataType.Type.DECIMAL,
+        exp.DataType.Type.TEXT,
+        exp.DataType.Type.VARCHAR,
+        exp.DataType.Type.DATE,
+        exp.DataType.Type.TIMESTAMP,
+        exp.DataType.Type.BOOLEAN,
+    }
+)
+TIME_UNITS = frozenset(
+    {
+        "SECOND",
+        "MINUTE",
+        "HOUR",
+        "DAY",
+        "WEEK",
+        "MONTH",
+        "QUARTER",
+        "YEAR",
+        "DOW",
+        "DOY",
+        "ISODOW",
+        "DAYOFWEEK",
+        "DAYOFYEAR",
+        "DAYS",
+        "HOURS",
+        "MINUTES",
+        "SECONDS",
+        "WEEKS",
+        "MONTHS",
+        "YEARS",
+    }
+)
+
+_EXPLAINED: dict[type[exp.Expr], tuple[str, str]] = {
+    exp.Subquery: ("0A000", "subqueries are not supported"),
+    exp.Exists: ("0A000", "subqueries are not supported"),
+    exp.Window: ("0A000", "window functions are not supported"),
+    exp.Filter: ("0A000", "FILTER on an aggregate is not supported; use CASE inside it"),
+    exp.Min: ("42501", "MIN is not allowed: it releases one unit's value"),
+    exp.Max: ("42501", "MAX is not allowed: it releases one unit's value"),
+    exp.Median: ("42501", "quantiles are not supported yet"),
+    exp.Rand: ("42501", "random functions are not allowed"),
+    exp.Union: ("0A000", "set operations are not supported"),
+    exp.Intersect: ("0A000", "set operations are not supported"),
+    exp.Except: ("0A000", "set operations are not supported"),
+    exp.Placeholder: ("0A000", "query parameters must be bound before checking"),
+    exp.Parameter: ("0A000", "query parameters must be bound before checking"),
+}
+
+
+def check_nodes(ctx: Context) -> None:
+    for node in ctx.select.walk():
+        kind = type(node)
+        if kind in _EXPLAINED:
+            sqlstate, reason = _EXPLAINED[kind]
+            ctx.reject(node, sqlstate, reason)
+        elif kind is exp.Star:
+            if not isinstance(node.parent, exp.Count):
+                ctx.reject(
+                    node,
+                    "42501",
+                    "* is only allowed in COUNT(*); dpproxy releases aggregates, never rows",
+                )
+        elif kind is exp.Distinct:
+            if not isinstance(node.parent, exp.Count):
+                ctx.reject(
+                    node, "0A000", "DISTINCT is only allowed in COUNT(DISTINCT <privacy unit>)"
+                )
+        elif kind not in ALLOWED:
+            _reject_unknown(ctx, node)
+        elif isinstance(node, exp.Cast) and node.to.this not in CAST_TYPES:
+            ctx.reject(node, "0A000", f"CAST to {node.to.sql('postgres')} is not supported")
+        elif kind is exp.In and any(node.args.get(k) for k in ("query", "unnest", "field")):
+            ctx.reject(node, "0A000", "IN takes a list of values, not a subquery")
+        elif kind in (exp.Extract, exp.TimestampTrunc, exp.DateTrunc):
+            _check_unit(ctx, node)
+
+
+def _reject_unknown(ctx: Context, node: exp.Expr) -> None:
+    if isinstance(node, exp.AggFunc):
+        ctx.reject(node, "42883", f"aggregate function {_name(node)} is not allowed")
+    elif isinstance(node, exp.Func):
+        ctx.reject(node, "42883", f"function {_name(node)} is not allowed")
+    elif isinstance(node, exp.Select | exp.Query):
+        ctx.reject(node, "0A000", "subqueries are not supported")
+    else:
+        ctx.reject(node, "0A000", f"{type(node).__name__} is not supported")
+
+
+def _name(node: exp.Expr) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).upper()
+    return str(node.sql_name()) if isinstance(node, exp.Func) else type(node).__name__
+
+
+def _check_unit(ctx: Context, node: exp.Expr) -> None:
+    unit = node.args.get("unit") if not isinstance(node, exp.Extract) else node.this
+    text = unit.name.upper() if isinstance(unit, exp.Var | exp.Literal) else None
+    if text not in TIME_UNITS:
+        ctx.reject(
+            node,
+            "0A000",
+            "the time unit must be one of second, minute, hour, day, "
+            "week, month, quarter, year, dow, doy",
+        )

@@ -1,0 +1,174 @@
+"""The embedded DuckDB engine: configured once, loaded, then locked down.
+
+Lockdown follows REFERENCE.md section 3: extension autoload/autoinstall off, community and
+unsigned extensions off, replacement scans off; the data are loaded into memory; then
+``enable_external_access=false`` and ``lock_configuration=true``. After that no file can
+be read or written, nothing can be attached or installed, and no setting can change.
+Only SQL built by ``dpproxy.rewrite`` is ever executed here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from dpproxy.errors import ExecutionFailed, InternalError, QueryTimeout
+from dpproxy.policy import Policies
+from dpproxy.policy.model import source_kind
+
+Schema = Mapping[str, Mapping[str, str]]  # table -> column -> DuckDB type
+
+
+class BindError(Exception):
+    """DuckDB could not bind the rewritten query: a type or name problem decided from the
+    schema alone (no data involved), reported to the analyst as a rejection."""
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    threads: int = 2
+    memory_limit: str = "4GB"
+    temp_directory: Path | None = None
+
+
+class DuckDBEngine:
+    """One in-memory DuckDB database holding every table of a policy directory.
+
+    ``execute`` is thread-safe: each call runs on its own cursor.
+    """
+
+    def __init__(self, policies: Policies, settings: EngineSettings | None = None) -> None:
+        settings = settings or EngineSettings()
+        self._active: set[duckdb.DuckDBPyConnection] = set()
+        config: dict[str, Any] = {
+            "autoload_known_extensions": False,
+            "autoinstall_known_extensions": False,
+            "allow_community_extensions": False,
+            "allow_unsigned_extensions": False,
+            "python_enable_replacements": False,
+            "threads": settings.threads,
+            "memory_limit": settings.memory_limit,
+        }
+        if settings.temp_directory is not None:
+            settings.temp_directory.mkdir(parents=True, exist_ok=True)
+            config["temp_directory"] = str(settings.temp_directory)
+            config["max_temp_directory_size"] = "16GB"
+        self._con = duckdb.connect(":memory:", config=config)
+        version = hashlib.sha256()
+        for name in policies.tables:
+            self._load(name, policies, version)
+        self.data_version = version.hexdigest()
+        self.schema: Schema = self._read_schema()
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET lock_configuration = true")
+
+    def _load(self, table: str, policies: Policies, version: Any) -> None:
+        kind, _ = source_kind(policies.tables[table].source)
+        path = policies.source_path(table)
+        stat = path.stat()
+        version.update(f"{table}\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        target = _quote(table)
+        if kind == "csv":
+            self._con.execute(
+                f"CREATE TABLE {target} AS SELECT * FROM read_csv(?, header = true)", [str(path)]
+            )
+        elif kind == "parquet":
+            self._con.execute(
+                f"CREATE TABLE {target} AS SELECT * FROM read_parquet(?)", [str(path)]
+            )
+        else:
+            source = policies.tables[table].source
+            alias = _quote(f"src_{table}")
+            self._con.execute(f"ATTACH ? AS {alias} (READ_ONLY)", [str(path)])
+            self._con.execute(
+                f"CREATE TABLE {target} AS SELECT * FROM {alias}.{_quote(source.table)}"  # type: ignore[union-attr]
+            )
+            self._con.execute(f"DETACH {alias}")
+
+    def _read_schema(self) -> Schema:
+        rows = self._con.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+        ).fetchall()
+        schema: dict[str, dict[str, str]] = {}
+        for table, column, data_type in rows:
+            schema.setdefault(table, {})[column] = data_type
+        return schema
+
+    def check_binds(self, sql: str) -> None:
+        """Bind and plan ``sql`` without executing it (EXPLAIN).
+
+        Raises ``BindError`` for name and type errors, which depend on the schema only.
+        """
+        try:
+            with self._cursor() as cursor:
+                cursor.execute("EXPLAIN " + sql)
+        except (duckdb.BinderException, duckdb.CatalogException, duckdb.ParserException) as exc:
+            raise BindError(str(exc).splitlines()[0]) from None
+
+    def execute(self, sql: str, timeout: float | None = None) -> list[tuple[Any, ...]]:
+        """Run rewritten SQL and return all rows. Any failure becomes the one generic
+        ``ExecutionFailed`` (or ``QueryTimeout``): its text never depends on data."""
+        with self._cursor() as cursor:
+            timer = None
+            fired = threading.Event()
+            if timeout is not None:
+
+                def expire() -> None:
+                    fired.set()
+                    cursor.interrupt()
+
+                timer = threading.Timer(timeout, expire)
+                timer.daemon = True
+                timer.start()
+            try:
+                return cursor.execute(sql).fetchall()
+            except duckdb.InterruptException:
+                raise QueryTimeout() from None
+            except duckdb.Error:
+                if fired.is_set():
+                    raise QueryTimeout() from None
+                raise ExecutionFailed() from None
+            finally:
+                if timer is not None:
+                    timer.cancel()
+
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cursor = self._con.cursor()
+        self._active.add(cursor)
+        try:
+            yield cursor
+        finally:
+            self._active.discard(cursor)
+            cursor.close()
+
+    def interrupt_all(self) -> None:
+        """Stop every running query (cancel requests, shutdown)."""
+        for cursor in list(self._active):
+            cursor.interrupt()
+
+    def setting(self, name: str) -> Any:
+        """Read one DuckDB setting (for tests of the lockdown)."""
+        rows = self._con.execute("SELECT current_setting(?)", [name]).fetchall()
+        if not rows:
+            raise InternalError(f"unknown DuckDB setting {name}")
+        return rows[0][0]
+
+    def raw_connection_for_tests(self) -> duckdb.DuckDBPyConnection:
+        """The locked connection itself, for tests that probe the lockdown."""
+        return self._con
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

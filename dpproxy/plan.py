@@ -1,0 +1,302 @@
+"""The privacy plan: every noisy measurement of a query, built before any data is touched.
+
+A measurement is one integer per group (a count, or a sum on a fixed-point grid) with
+its sensitivity, its share of the budget and its mechanism. Aggregates the analyst
+asked for are computed from measurements by post-processing (AVG = centred sum / count).
+``make_*`` constructors check their preconditions and record the sensitivity, so a
+measurement cannot exist without a bounded contribution behind it (STYLE habit 5).
+``QueryPlan.verify()`` recomputes the total loss before it is charged (habit 6).
+
+Sensitivities are in grid units. With at most R rows and k = min(G, R) groups per unit
+after contribution bounding, a unit changes the vector of a measurement by at most:
+units: k (L1), sqrt(k) (L2); rows: R; sums: R times the largest |grid value|.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from fractions import Fraction
+
+from sqlglot import exp
+
+from dpproxy.bounds import Interval
+from dpproxy.check.checked import AggKind, CheckedQuery
+from dpproxy.errors import InternalError, QueryRejected, Violation
+from dpproxy.noise import Mechanism, make_gaussian, make_laplace, selection_threshold
+from dpproxy.policy.model import Accounting
+
+GRID_STEPS = 2**16  # a non-integer measure's range is cut into at least this many steps
+
+
+class MeasureKind(StrEnum):
+    UNITS = "units"  # distinct privacy units per group
+    ROWS = "rows"  # rows per group
+    VALUES = "values"  # rows whose value is not NULL
+    SUM = "sum"
+    CENTRED_SUM = "centred_sum"  # sum of (value - centre), for AVG and VARIANCE
+    CENTRED_SQUARES = "centred_squares"  # sum of (value - centre)^2 - centre2, for VARIANCE
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Fixed-point encoding of a bounded value: ``round(clamp(v) / step)`` as an integer.
+
+    Sums of these integers are exact (HUGEINT); noise is added on the integer grid and
+    the result multiplied by ``step`` (a power of two, so the product is exact).
+    """
+
+    step: Fraction
+    lo: int  # grid bounds (integers)
+    hi: int
+    centre: int
+    value_lo: Fraction  # the value bounds the grid was made for
+    value_hi: Fraction
+
+    @classmethod
+    def for_bounds(cls, bounds: Interval) -> Grid:
+        if bounds.integer:
+            step = Fraction(1)
+        else:
+            width = max(bounds.hi - bounds.lo, bounds.magnitude, Fraction(1, 2**20))
+            step = Fraction(2) ** (math.floor(math.log2(width)) - 16)
+        lo = math.floor(bounds.lo / step)
+        hi = math.ceil(bounds.hi / step)
+        return cls(step, lo, hi, (lo + hi) // 2, bounds.lo, bounds.hi)
+
+    @property
+    def max_abs(self) -> int:
+        return max(abs(self.lo), abs(self.hi))
+
+    @property
+    def max_centred(self) -> int:
+        return max(self.centre - self.lo, self.hi - self.centre)
+
+    @property
+    def square_centre(self) -> int:
+        return self.max_centred**2 // 2
+
+    @property
+    def max_square_deviation(self) -> int:
+        top = self.max_centred**2
+        return max(self.square_centre, top - self.square_centre)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    kind: MeasureKind
+    argument: exp.Expr | None  # the value (or COUNT) expression, qualified
+    grid: Grid | None  # for sums
+    sensitivity_l1: Fraction  # in grid units
+    sensitivity_l2_squared: Fraction
+    epsilon: Fraction  # pure accounting; 0 under zCDP
+    rho: Fraction  # zCDP accounting; 0 under pure
+    mechanism: Mechanism
+    unit: Fraction  # the released value is (exact + noise) * unit
+
+    @property
+    def label(self) -> str:
+        arg = self.argument.sql("duckdb") if self.argument is not None else ""
+        return f"{self.kind.value}({arg})"
+
+
+@dataclass(frozen=True)
+class AggregatePlan:
+    """How one aggregate the analyst asked for is computed from measurements."""
+
+    kind: AggKind
+    measurements: tuple[int, ...]  # indices into QueryPlan.measurements
+    bounds: Interval | None  # of the argument, to clamp derived values
+    grid: Grid | None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which groups are released: by noisy unit count, never by an exact one."""
+
+    measurement: int  # index of the UNITS measurement
+    threshold: int  # 0 when the keys are public (no partition selection)
+    min_group_size: int
+
+    @property
+    def minimum(self) -> int:
+        return max(self.threshold, self.min_group_size)
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    query: CheckedQuery
+    accounting: Accounting
+    requested_epsilon: Fraction  # what the analyst asked this query to cost
+    epsilon: Fraction  # charged under pure accounting (0 under zCDP)
+    delta: Fraction  # charged only when partition selection runs
+    rho: Fraction  # charged under zCDP: epsilon^2 / 2 (0 under pure)
+    measurements: tuple[Measurement, ...]
+    aggregates: tuple[AggregatePlan, ...]
+    selection: Selection | None
+
+    @property
+    def public_keys(self) -> bool:
+        return all(k.public_values is not None for k in self.query.keys)
+
+    def verify(self) -> None:
+        """Recompute the loss from the measurements; a mismatch is a bug, never charged."""
+        spent_epsilon = sum((m.epsilon for m in self.measurements), Fraction(0))
+        spent_rho = sum((m.rho for m in self.measurements), Fraction(0))
+        if self.accounting is Accounting.PURE:
+            ok = spent_epsilon == self.epsilon and spent_rho == 0
+        else:
+            ok = spent_rho == self.rho and spent_epsilon == 0
+        uses_delta = self.selection is not None and self.selection.threshold > 0
+        if not ok or (self.delta > 0) != uses_delta:
+            raise InternalError("privacy plan does not add up; nothing was charged")
+        for m in self.measurements:
+            rebuilt = _mechanism(
+                self.accounting, m.sensitivity_l1, m.sensitivity_l2_squared, m.epsilon, m.rho
+            )
+            if rebuilt != m.mechanism:
+                raise InternalError("a mechanism does not match its sensitivity and budget")
+
+
+def make_plan(
+    query: CheckedQuery,
+    epsilon: Fraction,
+    delta: Fraction,
+    accounting: Accounting,
+) -> QueryPlan:
+    """Decide the measurements, split the budget equally, calibrate each mechanism."""
+    builder = _Builder(query)
+    for call in query.aggregates:
+        builder.add_aggregate(call.kind, call.argument, call.bounds)
+    needs_selection = not all(k.public_values is not None for k in query.keys)
+    if needs_selection or query.min_group_size > 0:
+        builder.units()
+    specs = builder.specs
+    n = len(specs)
+    rho = epsilon * epsilon / 2
+    if accounting is Accounting.PURE:
+        shares_eps, shares_rho = epsilon / n, Fraction(0)
+    else:
+        shares_eps, shares_rho = Fraction(0), rho / n
+    measurements = tuple(
+        Measurement(
+            kind,
+            arg,
+            grid,
+            l1,
+            l2sq,
+            shares_eps,
+            shares_rho,
+            _mechanism(accounting, l1, l2sq, shares_eps, shares_rho),
+            unit,
+        )
+        for kind, arg, grid, l1, l2sq, unit in specs
+    )
+    selection = None
+    query_delta = Fraction(0)
+    units = builder.units_index
+    if units is not None and (needs_selection or query.min_group_size > 0):
+        threshold = 0
+        if needs_selection:
+            if delta <= 0:
+                raise QueryRejected(
+                    [
+                        Violation(
+                            "42501",
+                            "GROUP BY",
+                            "grouping by a key without a public value list needs "
+                            "a per-query delta > 0 (queries.delta in dpproxy.yaml)",
+                        )
+                    ]
+                )
+            threshold = selection_threshold(measurements[units].mechanism, builder.k, delta)
+            query_delta = delta
+        selection = Selection(units, threshold, query.min_group_size)
+    plan = QueryPlan(
+        query,
+        accounting,
+        epsilon,
+        epsilon if accounting is Accounting.PURE else Fraction(0),
+        query_delta,
+        rho if accounting is Accounting.ZCDP else Fraction(0),
+        measurements,
+        tuple(builder.aggregates),
+        selection,
+    )
+    plan.verify()
+    return plan
+
+
+def _mechanism(
+    accounting: Accounting, l1: Fraction, l2_squared: Fraction, epsilon: Fraction, rho: Fraction
+) -> Mechanism:
+    if accounting is Accounting.PURE:
+        return make_laplace(l1, epsilon)
+    return make_gaussian(l2_squared, rho)
+
+
+Spec = tuple[MeasureKind, exp.Expr | None, Grid | None, Fraction, Fraction, Fraction]
+
+
+class _Builder:
+    """Collects the distinct measurements the aggregates need."""
+
+    def __init__(self, query: CheckedQuery) -> None:
+        self.rows = query.max_rows_per_unit
+        self.k = min(query.max_groups_per_unit, self.rows)
+        self.specs: list[Spec] = []
+        self.aggregates: list[AggregatePlan] = []
+        self.units_index: int | None = None
+
+    def _add(
+        self,
+        kind: MeasureKind,
+        arg: exp.Expr | None,
+        grid: Grid | None,
+        per_row: int,
+        unit: Fraction,
+    ) -> int:
+        for index, spec in enumerate(self.specs):
+            if spec[0] == kind and spec[1] == arg:
+                return index
+        if kind is MeasureKind.UNITS:
+            l1, l2sq = Fraction(self.k), Fraction(self.k)
+        else:
+            l1 = Fraction(self.rows * per_row)
+            l2sq = l1 * l1
+        if l1 <= 0:  # a constant argument: any positive sensitivity is an upper bound
+            l1, l2sq = Fraction(1), Fraction(1)
+        self.specs.append((kind, arg, grid, l1, l2sq, unit))
+        return len(self.specs) - 1
+
+    def units(self) -> int:
+        if self.units_index is None:
+            # With one row per unit, the unit count and the row count are the same number.
+            kind = MeasureKind.ROWS if self.rows == 1 else MeasureKind.UNITS
+            self.units_index = self._add(kind, None, None, 1, Fraction(1))
+        return self.units_index
+
+    def add_aggregate(self, kind: AggKind, arg: exp.Expr | None, bounds: Interval | None) -> None:
+        grid = Grid.for_bounds(bounds) if bounds is not None else None
+        one = Fraction(1)
+        if kind is AggKind.COUNT_ROWS:
+            used: tuple[int, ...] = (self._add(MeasureKind.ROWS, None, None, 1, one),)
+        elif kind is AggKind.COUNT_UNITS:
+            used = (self.units(),)
+        elif kind is AggKind.COUNT_VALUES:
+            used = (self._add(MeasureKind.VALUES, arg, None, 1, one),)
+        elif kind is AggKind.SUM:
+            assert grid is not None
+            used = (self._add(MeasureKind.SUM, arg, grid, grid.max_abs, grid.step),)
+        else:
+            assert grid is not None
+            count = self._add(MeasureKind.VALUES, arg, None, 1, one)
+            total = self._add(MeasureKind.CENTRED_SUM, arg, grid, grid.max_centred, grid.step)
+            used = (count, total)
+            if kind is not AggKind.AVG:
+                squares = self._add(
+                    MeasureKind.CENTRED_SQUARES, arg, grid, grid.max_square_deviation, grid.step**2
+                )
+                used = (count, total, squares)
+        self.aggregates.append(AggregatePlan(kind, used, bounds, grid))

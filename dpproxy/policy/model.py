@@ -1,0 +1,236 @@
+"""Policy models: what a data owner declares, validated once at the boundary.
+
+All models are frozen and forbid unknown keys, so a typo such as ``uper:`` is an error.
+Cross-field rules (a measure needs bounds, a table has exactly one kind of privacy
+protection, ...) live in ``model_validator`` methods beside the fields they relate.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+Name = Annotated[str, Field(pattern=IDENTIFIER, max_length=63)]
+PublicValue = str | int | float | bool
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+
+class Role(StrEnum):
+    PRIVACY_UNIT = "privacy_unit"
+    DIMENSION = "dimension"
+    MEASURE = "measure"
+    JOIN_KEY = "join_key"
+    HIDDEN = "hidden"
+
+
+class Aggregate(StrEnum):
+    COUNT = "count"
+    COUNT_DISTINCT = "count_distinct"
+    SUM = "sum"
+    AVG = "avg"
+    VARIANCE = "variance"
+    STDDEV = "stddev"
+
+
+class Accounting(StrEnum):
+    PURE = "pure"  # pure epsilon-DP, basic composition, discrete Laplace
+    ZCDP = "zcdp"  # rho-zCDP, discrete Gaussian, converted to (epsilon, delta)
+
+
+class Refresh(StrEnum):
+    NONE = "none"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+class ColumnPolicy(Frozen):
+    """One column: its role(s), the clamping bounds of a measure, public group keys."""
+
+    role: tuple[Role, ...]
+    bounds: tuple[float, float] | None = None
+    public_values: tuple[PublicValue, ...] | None = None
+    description: str | None = None
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ColumnPolicy:
+        roles = set(self.role)
+        if not roles:
+            raise ValueError("role: at least one role is required")
+        if len(roles) != len(self.role):
+            raise ValueError("role: a role is listed twice")
+        for alone in (Role.PRIVACY_UNIT, Role.HIDDEN):
+            if alone in roles and len(roles) > 1:
+                raise ValueError(f"role: '{alone}' cannot be combined with another role")
+        if Role.MEASURE in roles:
+            if self.bounds is None:
+                raise ValueError("bounds: a measure needs bounds: [lo, hi]")
+        elif self.bounds is not None:
+            raise ValueError("bounds: only a measure has bounds")
+        if self.bounds is not None:
+            lo, hi = self.bounds
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise ValueError("bounds: must be finite numbers")
+            if lo > hi:
+                raise ValueError(f"bounds: lower bound {lo} exceeds upper bound {hi}")
+            if max(abs(lo), abs(hi)) > 2.0**50:
+                raise ValueError("bounds: magnitude above 2**50 is not supported")
+        if self.public_values is not None:
+            if Role.DIMENSION not in roles:
+                raise ValueError("public_values: only a dimension has public values")
+            if not self.public_values:
+                raise ValueError("public_values: the list is empty")
+            if len(set(self.public_values)) != len(self.public_values):
+                raise ValueError("public_values: a value is listed twice")
+        return self
+
+
+class CsvSource(Frozen):
+    csv: str
+
+
+class ParquetSource(Frozen):
+    parquet: str
+
+
+class DuckDBSource(Frozen):
+    duckdb: str
+    table: Name
+
+
+Source = CsvSource | ParquetSource | DuckDBSource
+
+
+class TablePolicy(Frozen):
+    """One table: where its data lives and how it is protected."""
+
+    table: Name
+    description: str | None = None
+    source: Source
+    privacy_unit: Name | None = None
+    row_level: bool = False
+    public: bool = False
+    domain: Name | None = None
+    max_rows_per_unit: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_groups_per_unit: int | None = Field(default=None, ge=1, le=100_000)
+    min_group_size: int = Field(default=0, ge=0)
+    aggregates: tuple[Aggregate, ...] = tuple(Aggregate)
+    columns: dict[Name, ColumnPolicy]
+
+    @model_validator(mode="after")
+    def _protection(self) -> TablePolicy:
+        kinds = [
+            k
+            for k, on in (
+                ("privacy_unit", self.privacy_unit is not None),
+                ("row_level", self.row_level),
+                ("public", self.public),
+            )
+            if on
+        ]
+        if len(kinds) != 1:
+            raise ValueError(
+                "exactly one of privacy_unit: <column>, row_level: true, public: true "
+                f"is required (found {', '.join(kinds) or 'none'})"
+            )
+        units = [c for c, p in self.columns.items() if Role.PRIVACY_UNIT in p.role]
+        if self.privacy_unit is not None:
+            if self.privacy_unit not in self.columns:
+                raise ValueError(f"privacy_unit: column '{self.privacy_unit}' is not in columns")
+            if units != [self.privacy_unit]:
+                raise ValueError(
+                    f"columns: exactly the privacy unit column '{self.privacy_unit}' must "
+                    f"have role privacy_unit (found {units})"
+                )
+        elif units:
+            raise ValueError(f"columns.{units[0]}: role privacy_unit needs privacy_unit: <column>")
+        if self.public:
+            for key in ("max_rows_per_unit", "max_groups_per_unit", "domain"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key}: a public table has no privacy unit")
+            if self.min_group_size:
+                raise ValueError("min_group_size: a public table has no privacy unit")
+        else:
+            for key in ("max_rows_per_unit", "max_groups_per_unit"):
+                if getattr(self, key) is None:
+                    raise ValueError(f"{key}: required for a protected table")
+        return self
+
+    @property
+    def privacy_domain(self) -> str | None:
+        """Tables sharing a privacy unit share a budget domain; row-level tables are alone."""
+        if self.public:
+            return None
+        return self.domain or self.privacy_unit or f"rows_of_{self.table}"
+
+
+class BudgetPolicy(Frozen):
+    epsilon: float = Field(gt=0, le=1000)
+    delta: float = Field(default=0.0, ge=0, lt=1)
+
+
+class AnalystPolicy(Frozen):
+    budget: BudgetPolicy
+    scram: str | None = None  # SCRAM-SHA-256 verifier, never a plaintext password
+    domains: dict[Name, BudgetPolicy] = {}  # per-domain budgets overriding ``budget``
+
+
+class QueryDefaults(Frozen):
+    default_epsilon: float = Field(default=0.5, gt=0)
+    max_epsilon: float = Field(default=2.0, gt=0)
+    delta: float = Field(default=1e-7, ge=0, lt=1)  # per query, for partition selection
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_query_length: int = Field(default=100_000, ge=100)
+    max_output_cells: int = Field(default=1_000_000, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> QueryDefaults:
+        if self.default_epsilon > self.max_epsilon:
+            raise ValueError("default_epsilon: exceeds max_epsilon")
+        return self
+
+
+class Config(Frozen):
+    """The top-level ``dpproxy.yaml``: analysts and their budgets, limits, state."""
+
+    analysts: dict[Name, AnalystPolicy]
+    queries: QueryDefaults = QueryDefaults()
+    accounting: Accounting = Accounting.PURE
+    state: str = "../state"
+    cache: bool = True
+    global_budgets: dict[Name, BudgetPolicy] = {}  # per domain, across all analysts
+    refresh: Refresh = Refresh.NONE
+    warn_at: tuple[float, ...] = (0.5, 0.9)
+    engine_threads: int = Field(default=2, ge=1, le=256)
+    engine_memory_limit: str = Field(default="4GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
+
+    @field_validator("warn_at")
+    @classmethod
+    def _fractions(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < v < 1 for v in value):
+            raise ValueError("each warning threshold is a fraction between 0 and 1")
+        return tuple(sorted(value))
+
+
+Kind = Literal["csv", "parquet", "duckdb"]
+
+
+def source_kind(source: Source) -> tuple[Kind, str]:
+    """The kind of a data source and its (policy-relative) path."""
+    if isinstance(source, CsvSource):
+        return "csv", source.csv
+    if isinstance(source, ParquetSource):
+        return "parquet", source.parquet
+    return "duckdb", source.duckdb

@@ -1,0 +1,230 @@
+"""Stage 5 continued: add noise to every measurement, then release.
+
+Everything after ``add_noise`` is post-processing of noisy values, which cannot weaken
+the guarantee: decoding aggregates (AVG = centre + centred sum / count), dropping groups
+whose noisy unit count is below the threshold, HAVING, ORDER BY, LIMIT and OFFSET.
+Released rows are first sorted by their keys, so the engine's row order (which depends
+on the data) never shows.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from dpproxy.check.checked import AggKind
+from dpproxy.errors import InternalError
+from dpproxy.evaluate import evaluate
+from dpproxy.plan import AggregatePlan, Measurement, QueryPlan
+
+DIRECT = (AggKind.COUNT_ROWS, AggKind.COUNT_VALUES, AggKind.COUNT_UNITS, AggKind.SUM)
+
+
+@dataclass(frozen=True)
+class ColumnAccuracy:
+    column: str
+    mechanism: str
+    scale: float | None  # noise scale in output units (Laplace b, or Gaussian sigma)
+    ci95: float | None  # 95% confidence half-width (largest over rows where it varies)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "mechanism": self.mechanism,
+            "scale": self.scale,
+            "ci95": self.ci95,
+        }
+
+
+@dataclass(frozen=True)
+class Released:
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    accuracy: tuple[ColumnAccuracy, ...]
+
+
+@dataclass(frozen=True)
+class _Group:
+    keys: tuple[Any, ...]
+    noisy: tuple[int, ...]  # one per measurement, exact + noise, in grid units
+
+
+def add_noise(plan: QueryPlan, rows: Sequence[tuple[Any, ...]]) -> list[_Group]:
+    """Draw one noise value per measurement per group; nothing exact survives this."""
+    n_keys = len(plan.query.keys)
+    groups = []
+    for row in rows:
+        exact = row[n_keys:]
+        if len(exact) != len(plan.measurements):
+            raise InternalError("engine result does not match the plan")
+        noisy = tuple(
+            int(v) + m.mechanism.sample() for v, m in zip(exact, plan.measurements, strict=True)
+        )
+        groups.append(_Group(tuple(row[:n_keys]), noisy))
+    return groups
+
+
+def release(plan: QueryPlan, groups: list[_Group]) -> Released:
+    query = plan.query
+    groups = sorted(groups, key=lambda g: tuple(_sortable(k) for k in g.keys))
+    kept: list[tuple[_Group, list[Any], list[float | None]]] = []
+    for group in groups:
+        suppressed = _suppressed(plan, group)
+        if suppressed and query.keys:
+            continue
+        values, widths = [], []
+        for agg in plan.aggregates:
+            value, width = _decode(agg, plan.measurements, group.noisy)
+            values.append(None if suppressed else value)
+            widths.append(width)
+        kept.append((group, values, widths))
+    rows = []
+    for group, values, _ in kept:
+        env = {f"__k{i}": k for i, k in enumerate(group.keys)}
+        env.update({f"__a{j}": v for j, v in enumerate(values)})
+        if query.having is not None and evaluate(query.having, env) is not True:
+            continue
+        output = tuple(evaluate(o.expr, env) for o in query.outputs)
+        order = tuple(evaluate(o.expr, env) for o in query.order)
+        rows.append((order, output))
+    if query.order:
+        rows.sort(key=functools.cmp_to_key(functools.partial(_compare, plan)))
+    chosen = [output for _, output in rows][query.offset :]
+    if query.limit is not None:
+        chosen = chosen[: query.limit]
+    return Released(tuple(o.name for o in query.outputs), chosen, _accuracy(plan, kept))
+
+
+def _suppressed(plan: QueryPlan, group: _Group) -> bool:
+    if plan.selection is None:
+        return False
+    return group.noisy[plan.selection.measurement] < plan.selection.minimum
+
+
+def _sortable(value: Any) -> tuple[int, str, Any]:
+    """A total order over keys of mixed or NULL values (NULLs last, as in PostgreSQL)."""
+    if value is None:
+        return (1, "", 0)
+    return (0, type(value).__name__, value)
+
+
+def _compare(plan: QueryPlan, a: tuple[Any, Any], b: tuple[Any, Any]) -> int:
+    for item, x, y in zip(plan.query.order, a[0], b[0], strict=True):
+        if x == y:
+            continue
+        if x is None or y is None:
+            first = x is None if item.nulls_first else y is None
+            return -1 if first else 1
+        try:
+            less = x < y
+        except TypeError:
+            less = str(x) < str(y)
+        result = -1 if less else 1
+        return -result if item.descending else result
+    return 0
+
+
+def _decode(
+    agg: AggregatePlan, measurements: Sequence[Measurement], noisy: tuple[int, ...]
+) -> tuple[Any, float | None]:
+    """An aggregate's released value and its approximate 95% half-width."""
+    first = measurements[agg.measurements[0]]
+    if agg.kind in (AggKind.COUNT_ROWS, AggKind.COUNT_VALUES, AggKind.COUNT_UNITS):
+        return max(0, noisy[agg.measurements[0]]), _width(first)
+    grid, bounds = agg.grid, agg.bounds
+    assert grid is not None and bounds is not None
+    if agg.kind is AggKind.SUM:
+        total = noisy[agg.measurements[0]]
+        value: Any = total * grid.step
+        if bounds.lo >= 0:
+            value = max(value, Fraction(0))
+        if bounds.hi <= 0:
+            value = min(value, Fraction(0))
+        return _number(value, grid.step == 1), _width(first)
+    count = noisy[agg.measurements[0]]
+    if count <= 0:
+        return None, None
+    h_count = first.mechanism.half_width()
+    centred = noisy[agg.measurements[1]]
+    h_sum = measurements[agg.measurements[1]].mechanism.half_width()
+    mean_c = Fraction(centred, count)
+    if agg.kind is AggKind.AVG:
+        avg = min(max((grid.centre + mean_c) * grid.step, bounds.lo), bounds.hi)
+        width = float(grid.step) * (h_sum + abs(float(mean_c)) * h_count) / count
+        return float(avg), min(width, float(bounds.hi - bounds.lo))
+    squares = noisy[agg.measurements[2]]
+    h_sq = measurements[agg.measurements[2]].mechanism.half_width()
+    second = Fraction(squares, count) + grid.square_centre
+    top = ((bounds.hi - bounds.lo) / 2) ** 2
+    variance = min(max((second - mean_c**2) * grid.step**2, Fraction(0)), top)
+    width_var = float(grid.step) ** 2 * (
+        (h_sq + abs(float(second - grid.square_centre)) * h_count) / count
+        + 2 * abs(float(mean_c)) * (h_sum + abs(float(mean_c)) * h_count) / count
+    )
+    width_var = min(width_var, float(top))
+    if agg.kind in (AggKind.VAR_SAMP, AggKind.STDDEV_SAMP):
+        if count <= 1:
+            return None, None
+        variance = variance * count / (count - 1)
+    if agg.kind in (AggKind.VAR_POP, AggKind.VAR_SAMP):
+        return float(variance), width_var
+    std = math.sqrt(float(variance))
+    width_std = (
+        math.sqrt(width_var) if std == 0 else min(math.sqrt(width_var), width_var / (2 * std))
+    )
+    return std, width_std
+
+
+def _width(measurement: Measurement) -> float:
+    return float(measurement.mechanism.half_width() * measurement.unit)
+
+
+def _number(value: Fraction, integer: bool) -> int | float:
+    return int(value) if integer and value.denominator == 1 else float(value)
+
+
+def _scale(measurement: Measurement) -> float:
+    mech = measurement.mechanism
+    if mech.name == "discrete_gaussian":
+        return math.sqrt(float(mech.scale)) * float(measurement.unit)
+    return float(mech.scale * measurement.unit)
+
+
+def _accuracy(
+    plan: QueryPlan, kept: list[tuple[_Group, list[Any], list[float | None]]]
+) -> tuple[ColumnAccuracy, ...]:
+    result = []
+    for output in plan.query.outputs:
+        if output.key is not None:
+            key = plan.query.keys[output.key]
+            if key.public_values is not None:
+                how = "public key list"
+            else:
+                assert plan.selection is not None
+                how = f"key released when its noisy unit count >= {plan.selection.minimum}"
+            result.append(ColumnAccuracy(output.name, how, None, None))
+            continue
+        if output.aggregate is None:
+            result.append(ColumnAccuracy(output.name, "post-processing", None, None))
+            continue
+        agg = plan.aggregates[output.aggregate]
+        main = plan.measurements[
+            agg.measurements[-1]
+            if agg.kind is AggKind.SUM
+            else agg.measurements[0 if len(agg.measurements) == 1 else 1]
+        ]
+        if agg.kind in DIRECT:
+            ci: float | None = _width(main)
+        else:
+            widths = [w for _, _, row in kept if (w := row[output.aggregate]) is not None]
+            ci = max(widths) if widths else None
+        result.append(
+            ColumnAccuracy(
+                output.name, main.mechanism.name, _scale(main), None if ci is None else float(ci)
+            )
+        )
+    return tuple(result)

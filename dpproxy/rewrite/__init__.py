@@ -1,0 +1,216 @@
+"""Stage 3, rewrite: a plan to the one SQL statement the engine runs.
+
+The analyst's SQL is never sent: the statement is built here from the checked parts,
+as a chain of CTEs, one per pass in ``RULES``:
+
+1. ``source``: join, filter (total), group keys and raw values per row, with the
+   privacy unit as ``__pu``;
+2. ``fixed_point``: each measured value as an integer on its grid, clamped;
+3. ``bound_groups``: keep at most G groups per unit, chosen by a secret-keyed hash;
+4. ``bound_rows``: keep at most R rows per unit, chosen the same way;
+5. ``per_unit``: aggregate per (unit, group) first (Wilson et al. 2020);
+6. ``per_group``: exact integer measurements per group, summed in HUGEINT;
+7. ``public_keys``: with public keys, every key of the policy appears (empty groups as 0).
+
+The result has one row per group: the keys, then one integer per measurement.
+
+>>> # rewrite(plan, salt) -> "WITH __source AS (...) SELECT ..."
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dpproxy.check.checked import CheckedQuery
+from dpproxy.plan import MeasureKind, QueryPlan
+from dpproxy.rewrite.values import grid_value, literal, sql, total, value_expression
+
+
+@dataclass
+class Statement:
+    plan: QueryPlan
+    salt: int
+    ctes: list[tuple[str, str]] = field(default_factory=list)
+    final: str = ""
+
+    @property
+    def query(self) -> CheckedQuery:
+        return self.plan.query
+
+    @property
+    def keys(self) -> list[str]:
+        return [f"__k{i}" for i in range(len(self.query.keys))]
+
+    def add(self, name: str, body: str) -> None:
+        self.ctes.append((name, body))
+
+    @property
+    def last(self) -> str:
+        return self.ctes[-1][0]
+
+    def text(self) -> str:
+        ctes = ",\n".join(f"{name} AS (\n  {body}\n)" for name, body in self.ctes)
+        return f"WITH {ctes}\n{self.final}"
+
+
+def _arguments(plan: QueryPlan) -> list[str]:
+    """Distinct measured arguments, in order (measurements may share one)."""
+    seen: list[str] = []
+    for m in plan.measurements:
+        if m.argument is not None:
+            key = sql(m.argument)
+            if key not in seen:
+                seen.append(key)
+    return seen
+
+
+def source(st: Statement) -> None:
+    q = st.query
+    assert q.privacy_unit is not None
+    columns = [f"{sql(q.privacy_unit.to_sql())} AS __pu"]
+    columns += [f"{total(k.expr)} AS __k{i}" for i, k in enumerate(q.keys)]
+    arguments = _arguments(st.plan)
+    for m in st.plan.measurements:
+        if m.argument is None:
+            continue
+        index = arguments.index(sql(m.argument))
+        column = f"{total(value_expression(m.argument, q))} AS __r{index}"
+        if column not in columns:
+            columns.append(column)
+    tables = []
+    for rel in q.relations:
+        ref = f'"{rel.table.name}" AS "{rel.alias}"'
+        if rel.join == "from":
+            tables.append(ref)
+            continue
+        on = " AND ".join(f"{sql(a.to_sql())} = {sql(b.to_sql())}" for a, b in rel.on)
+        tables.append(f"{'LEFT JOIN' if rel.join == 'left' else 'JOIN'} {ref} ON {on}")
+    conditions = []
+    if q.filter is not None:
+        conditions.append(f"COALESCE({total(q.filter)}, FALSE)")
+    if st.plan.public_keys:  # rows outside the public key lists would only waste group slots
+        for k in q.keys:
+            assert k.public_values is not None
+            values = ", ".join(literal(v, k.sql_type) for v in k.public_values)
+            conditions.append(f"{total(k.expr)} IN ({values})")
+    where = f"\n  WHERE {' AND '.join(conditions)}" if conditions else ""
+    st.add("__source", f"SELECT {', '.join(columns)}\n  FROM {' '.join(tables)}{where}")
+
+
+def fixed_point(st: Statement) -> None:
+    arguments = _arguments(st.plan)
+    columns = ["__pu", *st.keys]
+    for i, m in enumerate(st.plan.measurements):
+        if m.argument is None:
+            continue
+        raw = f"__r{arguments.index(sql(m.argument))}"
+        if m.kind is MeasureKind.VALUES:
+            columns.append(f"CAST({raw} IS NOT NULL AS HUGEINT) AS __m{i}")
+            continue
+        grid = m.grid
+        assert grid is not None
+        value = grid_value(raw, grid)
+        if m.kind is MeasureKind.SUM:
+            columns.append(f"{value} AS __m{i}")
+        elif m.kind is MeasureKind.CENTRED_SUM:
+            columns.append(f"({value}) - {grid.centre} AS __m{i}")
+        else:
+            columns.append(
+                f"(({value}) - {grid.centre}) * (({value}) - {grid.centre}) "
+                f"- {grid.square_centre} AS __m{i}"
+            )
+    st.add("__values", f"SELECT {', '.join(columns)} FROM {st.last}")
+
+
+def bound_groups(st: Statement) -> None:
+    if not st.keys:
+        return
+    keys = ", ".join(st.keys)
+    rank = f"dense_rank() OVER (PARTITION BY __pu ORDER BY hash(__pu, {keys}, {st.salt}), {keys})"
+    st.add(
+        "__ranked",
+        f"SELECT * FROM (SELECT *, {rank} AS __group_rank FROM {st.last})\n"
+        f"  WHERE __group_rank <= {st.query.max_groups_per_unit}",
+    )
+
+
+def bound_rows(st: Statement) -> None:
+    measured = [f"__m{i}" for i, m in enumerate(st.plan.measurements) if m.argument is not None]
+    mix = ", ".join(["__pu", *st.keys, *measured, str(st.salt ^ 0x5DEECE66D)])
+    number = f"row_number() OVER (PARTITION BY __pu ORDER BY hash({mix}))"
+    st.add(
+        "__bounded",
+        f"SELECT * FROM (SELECT *, {number} AS __row_rank FROM {st.last})\n"
+        f"  WHERE __row_rank <= {st.query.max_rows_per_unit}",
+    )
+
+
+def per_unit(st: Statement) -> None:
+    sums = [
+        f"SUM(__m{i}) AS __m{i}"
+        for i, m in enumerate(st.plan.measurements)
+        if m.argument is not None
+    ]
+    group = ", ".join(["__pu", *st.keys])
+    columns = ", ".join([group, "COUNT(*) AS __rows", *sums])
+    st.add("__per_unit", f"SELECT {columns} FROM {st.last} GROUP BY {group}")
+
+
+def per_group(st: Statement) -> None:
+    columns = list(st.keys)
+    for i, m in enumerate(st.plan.measurements):
+        if m.kind is MeasureKind.UNITS:
+            columns.append(f"CAST(COUNT(*) AS HUGEINT) AS __m{i}")
+        elif m.kind is MeasureKind.ROWS:
+            columns.append(f"CAST(COALESCE(SUM(__rows), 0) AS HUGEINT) AS __m{i}")
+        else:
+            columns.append(f"CAST(COALESCE(SUM(__m{i}), 0) AS HUGEINT) AS __m{i}")
+    group = f" GROUP BY {', '.join(st.keys)}" if st.keys else ""
+    st.add("__groups", f"SELECT {', '.join(columns)} FROM {st.last}{group}")
+    measured = [f"__m{i}" for i in range(len(st.plan.measurements))]
+    st.final = f"SELECT {', '.join([*st.keys, *measured])} FROM __groups"
+
+
+def public_keys(st: Statement) -> None:
+    if not st.keys or not st.plan.public_keys:
+        return
+    lists = []
+    for i, k in enumerate(st.query.keys):
+        assert k.public_values is not None
+        rows = ", ".join(f"({literal(v, k.sql_type)})" for v in k.public_values)
+        lists.append(f"(VALUES {rows}) AS __list{i}(__k{i})")
+    st.add("__keys", "SELECT * FROM " + " CROSS JOIN ".join(lists))
+    on = " AND ".join(
+        f"__keys.__k{i} IS NOT DISTINCT FROM __groups.__k{i}" for i in range(len(st.keys))
+    )
+    measured = [f"COALESCE(__groups.__m{i}, 0) AS __m{i}" for i in range(len(st.plan.measurements))]
+    keys = [f"__keys.__k{i}" for i in range(len(st.keys))]
+    st.final = (
+        f"SELECT {', '.join([*keys, *measured])}\nFROM __keys LEFT JOIN __groups ON {on}\n"
+        f"ORDER BY {', '.join(str(i + 1) for i in range(len(keys)))}"
+    )
+
+
+Pass = Callable[[Statement], None]
+RULES: tuple[Pass, ...] = (
+    source,
+    fixed_point,
+    bound_groups,
+    bound_rows,
+    per_unit,
+    per_group,
+    public_keys,
+)
+
+
+def rewrite(plan: QueryPlan, salt: int) -> str:
+    """Build the bounded SQL for ``plan``; ``salt`` (from ``dpproxy.noise``) keys the
+    selection of rows and groups kept per unit."""
+    statement = Statement(plan, salt)
+    for rule in RULES:
+        rule(statement)
+    return statement.text()
+
+
+__all__ = ["RULES", "rewrite"]

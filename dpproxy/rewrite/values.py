@@ -1,0 +1,96 @@
+"""Pass helpers: turn checked expressions into total DuckDB expressions.
+
+* A measure on a value path becomes its NULL-preserving clamp to the declared bounds,
+  in DOUBLE (``MeasureRef`` -> ``CASE WHEN c IS NULL THEN NULL ELSE LEAST(GREATEST(..))``).
+* Integer division on a value path becomes ``TRUNC(a / b)`` in DOUBLE; elsewhere it is
+  DuckDB's ``//`` (which truncates like PostgreSQL).
+* Every expression is wrapped in ``TRY(...)``: a row whose evaluation fails gives NULL
+  instead of an error, so no error can depend on one row (the error channel is closed).
+* A value becomes an integer on its fixed-point grid, clamped again as an integer.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from sqlglot import exp
+
+from dpproxy.check.aggregates import MeasureRef
+from dpproxy.check.checked import CheckedQuery
+from dpproxy.errors import InternalError
+from dpproxy.plan import Grid
+
+DIALECT = "duckdb"
+
+
+def sql(node: exp.Expr) -> str:
+    return str(node.sql(dialect=DIALECT, comments=False))
+
+
+def total(node: exp.Expr) -> str:
+    """The expression as DuckDB SQL that never raises: errors become NULL."""
+    return f"TRY({sql(node)})"
+
+
+def value_expression(node: exp.Expr, query: CheckedQuery) -> exp.Expr:
+    """A checked aggregate argument with its measures clamped, computed in DOUBLE."""
+    root = node.copy()
+    for sub in reversed(list(root.walk())):
+        replacement: exp.Expr | None = None
+        if isinstance(sub, MeasureRef):
+            replacement = _clamped(sub.this, query)
+        elif isinstance(sub, exp.IntDiv):
+            replacement = exp.func("TRUNC", exp.Div(this=sub.this, expression=sub.expression))
+        if replacement is not None:
+            if sub is root:
+                root = replacement
+            else:
+                sub.replace(replacement)
+    if any(isinstance(n, MeasureRef) for n in root.walk()):
+        raise InternalError("a measure escaped clamping")
+    return root
+
+
+def _clamped(column: exp.Column, query: CheckedQuery) -> exp.Expr:
+    relation = next((r for r in query.relations if r.alias == column.table), None)
+    if relation is None:
+        raise InternalError("a measure refers to an unknown relation")
+    info = relation.table.columns[column.name]
+    if info.bounds is None:
+        raise InternalError("a measure has no bounds")
+    lo, hi = info.bounds
+    as_double = exp.cast(column.copy(), exp.DataType.Type.DOUBLE)
+    clamp = exp.Least(
+        this=exp.Greatest(this=as_double, expressions=[double(lo)], ignore_nulls=True),
+        expressions=[double(hi)],
+        ignore_nulls=True,
+    )
+    return exp.Case(
+        ifs=[exp.If(this=exp.Is(this=column.copy(), expression=exp.Null()), true=exp.Null())],
+        default=clamp,
+    )
+
+
+def double(value: Fraction) -> exp.Expr:
+    return exp.cast(exp.Literal.number(repr(float(value))), exp.DataType.Type.DOUBLE)
+
+
+def grid_value(raw: str, grid: Grid) -> str:
+    """SQL for the grid integer of a raw DOUBLE value column, NULL kept as NULL.
+
+    NaN and infinities fall to a bound (LEAST/GREATEST treat NaN as the largest value),
+    so the cast to HUGEINT cannot fail.
+    """
+    lo, hi = sql(double(grid.value_lo)), sql(double(grid.value_hi))
+    step = sql(double(grid.step))
+    scaled = f"CAST(ROUND(LEAST(GREATEST({raw}, {lo}), {hi}) / {step}) AS HUGEINT)"
+    clamped = f"LEAST(GREATEST({scaled}, {grid.lo}), {grid.hi})"
+    return f"CASE WHEN {raw} IS NULL THEN NULL ELSE {clamped} END"
+
+
+def literal(value: object, sql_type: str | None) -> str:
+    """A public value as a typed SQL literal."""
+    converted = exp.convert(value)
+    if sql_type is None:
+        return sql(converted)
+    return sql(exp.cast(converted, exp.DataType.build(sql_type, dialect=DIALECT)))
