@@ -149,7 +149,8 @@ def _policy_check(args: argparse.Namespace) -> int:
 
 def _result_table(result: Result) -> str:
     rows = [[_num(v) for v in row] for row in result.rows]
-    lines = [_table(list(result.columns), rows), f"({len(result.rows)} rows)"]
+    count = len(result.rows)
+    lines = [_table(list(result.columns), rows), f"({count} row{'' if count == 1 else 's'})"]
     charged = (
         "answered from cache, nothing charged"
         if result.cache_hit

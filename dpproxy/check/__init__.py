@@ -23,7 +23,7 @@ from dpproxy.check.nodes import check_nodes
 from dpproxy.check.outputs import resolve_outputs
 from dpproxy.check.relations import query_limits, resolve_relations
 from dpproxy.check.statement import check_shape
-from dpproxy.errors import QueryRejected
+from dpproxy.errors import QueryRejected, Violation
 from dpproxy.policy.catalog import Catalog
 
 Rule = Callable[[Context], None]
@@ -46,7 +46,7 @@ def check(select: exp.Select, catalog: Catalog) -> CheckedQuery:
         if ctx.fatal:
             break
     if ctx.violations:
-        raise QueryRejected(ctx.violations)
+        raise QueryRejected(_first_per_place(ctx.violations))
     rows, groups, min_size = query_limits(ctx)
     return CheckedQuery(
         relations=tuple(ctx.relations),
@@ -64,6 +64,19 @@ def check(select: exp.Select, catalog: Catalog) -> CheckedQuery:
         max_groups_per_unit=groups,
         min_group_size=min_size,
     )
+
+
+def _first_per_place(violations: list[Violation]) -> list[Violation]:
+    """One violation per position: a construct refused by two rules is reported once."""
+    seen: set[int] = set()
+    kept = []
+    for v in violations:
+        if v.offset is not None:
+            if v.offset in seen:
+                continue
+            seen.add(v.offset)
+        kept.append(v)
+    return kept
 
 
 __all__ = ["RULES", "CheckedQuery", "check"]

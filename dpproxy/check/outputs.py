@@ -13,7 +13,7 @@ from sqlglot import exp
 from dpproxy.check.aggregates import register_aggregate
 from dpproxy.check.checked import OrderItem, OutputColumn, agg_ref, key_ref
 from dpproxy.check.context import Context, Usage, fold
-from dpproxy.check.nodes import AGGREGATES
+from dpproxy.check.nodes import AGGREGATES, ALLOWED
 from dpproxy.check.types import postgres_division
 
 POST_ALLOWED: frozenset[type[exp.Expr]] = frozenset(
@@ -65,7 +65,7 @@ def resolve_outputs(ctx: Context) -> None:
         if post is None:
             continue
         key = _index(post, "__k")
-        aggregate = _index(post, "__a")
+        aggregate = _index(_unwrap(post), "__a")
         ctx.outputs.append(OutputColumn(_name(item), post, key, aggregate))
     having = ctx.select.args.get("having")
     if having is not None:
@@ -127,6 +127,8 @@ def _convert(ctx: Context, node: exp.Expr) -> exp.Expr | None:
                 "or be used in an aggregate function",
             )
         return None
+    if type(node) not in ALLOWED:
+        return None  # already reported by the node rule
     if type(node) not in POST_ALLOWED:
         ctx.reject(
             node,
@@ -145,6 +147,13 @@ def _convert(ctx: Context, node: exp.Expr) -> exp.Expr | None:
         elif converted is not child:
             child.replace(converted)
     return rebuilt if ok else None
+
+
+def _unwrap(post: exp.Expr) -> exp.Expr:
+    """An aggregate under ROUND, CAST or parentheses keeps its accuracy figures."""
+    while isinstance(post, exp.Round | exp.Cast | exp.Paren):
+        post = post.this
+    return post
 
 
 def _index(post: exp.Expr, prefix: str) -> int | None:
