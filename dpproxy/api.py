@@ -20,6 +20,7 @@ from typing import Any
 from dpproxy import pipeline
 from dpproxy.accounting import Ledger
 from dpproxy.accounting.budget import Cost, period_start
+from dpproxy.describe import OutputType, describe
 from dpproxy.engine import DuckDBEngine, EngineSettings
 from dpproxy.errors import InvalidParameter
 from dpproxy.policy import Policies, load_policies
@@ -162,6 +163,10 @@ class Session:
     def explain(self, sql: str, epsilon: float | None = None) -> pipeline.Explanation:
         """Price ``sql``: no charge, no data touched."""
         return pipeline.explain(self.proxy, self.analyst, sql, epsilon)
+
+    def describe(self, sql: str) -> tuple[OutputType, ...]:
+        """Output column names and types, without executing, noising or charging."""
+        return describe(self.proxy, sql)
 
     def budget(self) -> list[BudgetLine]:
         return self.proxy.budget_lines(self.analyst)

@@ -161,3 +161,17 @@ def test_charge_is_visible_to_another_process(fresh: Proxy) -> None:
 def test_connect_and_close(tmp_path: Path, fresh: Proxy) -> None:
     with dpproxy.connect(fresh.policies.directory, analyst="alice") as db:
         assert db.query("SELECT COUNT(*) FROM members").columns == ("count",)
+
+
+def test_describe_types_without_executing(fresh: Proxy) -> None:
+    session = fresh.session("bob")
+    types = session.describe(
+        "SELECT city, COUNT(*), SUM(age), AVG(annual_spend), SUM(annual_spend), "
+        "COUNT(*) > 5 AS big, ROUND(AVG(age), 1), 'label' "
+        "FROM members GROUP BY city"
+    )
+    assert [(t.name, t.sql_type) for t in types] == [
+        ("city", "VARCHAR"), ("count", "BIGINT"), ("sum", "BIGINT"), ("avg", "DOUBLE"),
+        ("sum", "DOUBLE"), ("big", "BOOLEAN"), ("round", "DOUBLE"), ("?column?", "VARCHAR"),
+    ]  # fmt: skip
+    assert fresh.ledger.spent("member", "bob").epsilon == 0

@@ -202,6 +202,29 @@ class QueryDefaults(Frozen):
         return self
 
 
+class TLSMode(StrEnum):
+    DISABLE = "disable"  # refuse SSLRequest
+    ALLOW = "allow"  # TLS when the client asks for it
+    REQUIRE = "require"  # refuse clients that do not use TLS
+
+
+class TLSPolicy(Frozen):
+    certificate: str  # PEM file, relative to dpproxy.yaml
+    key: str  # PEM file, relative to dpproxy.yaml
+    mode: TLSMode = TLSMode.ALLOW
+
+
+class ServerPolicy(Frozen):
+    """The PostgreSQL wire server (``dpproxy serve``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5433, ge=1, le=65535)
+    max_connections: int = Field(default=64, ge=1, le=10_000)
+    workers: int = Field(default=4, ge=1, le=256)  # engine threads serving queries
+    tls: TLSPolicy | None = None
+    authentication: Literal["scram-sha-256", "trust"] = "scram-sha-256"
+
+
 class Config(Frozen):
     """The top-level ``dpproxy.yaml``: analysts and their budgets, limits, state."""
 
@@ -215,6 +238,7 @@ class Config(Frozen):
     warn_at: tuple[float, ...] = (0.5, 0.9)
     engine_threads: int = Field(default=2, ge=1, le=256)
     engine_memory_limit: str = Field(default="4GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
+    server: ServerPolicy = ServerPolicy()
 
     @field_validator("warn_at")
     @classmethod
