@@ -24,9 +24,11 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
+LINTED := dpproxy tests sample_data $(wildcard bench)
+
 lint: $(STAMP)
-	$(BIN)/ruff check dpproxy tests sample_data bench
-	$(BIN)/ruff format --check dpproxy tests sample_data bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
 bench: $(STAMP)
