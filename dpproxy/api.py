@@ -135,7 +135,8 @@ class Session:
         self._owns_proxy = owns_proxy
 
     def query(self, sql: str, epsilon: float | None = None) -> Result:
-        """Answer ``sql`` with noisy aggregates and charge the budget."""
+        """Answer ``sql`` with noisy aggregates and charge the budget (an identical
+        earlier query is answered again from the cache, free)."""
         outcome = pipeline.run(self.proxy, self.analyst, sql, epsilon)
         limit = outcome.scope.limit
         spent = outcome.spent_before + outcome.cost
@@ -152,11 +153,11 @@ class Session:
             released.columns,
             released.rows,
             released.accuracy,
-            float(outcome.plan.requested_epsilon),
-            float(outcome.plan.delta),
-            float(outcome.plan.rho),
+            float(outcome.epsilon),
+            float(outcome.delta),
+            float(outcome.rho),
             {"epsilon": float(eps_left), "delta": float(delta_left)},
-            False,
+            outcome.cache_hit,
             warnings,
         )
 

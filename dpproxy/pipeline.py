@@ -1,8 +1,10 @@
 """The six stages in order: parse, check, rewrite, execute, noise, account.
 
-``run`` is the whole life of a query; read it top to bottom. The budget is reserved
-before execution and committed before anything is returned; a failure after the
-reservation keeps the charge, because the failure itself may depend on data.
+``run`` is the whole life of a query; read it top to bottom. A refusal before the
+budget is reserved costs nothing and is audited as rejected. Once reserved, the charge
+stands: a failure during execution is committed (its failure may depend on data) and
+audited as failed; a success is committed, with its audit entry and its cached answer,
+before it is returned.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from dpproxy import noise
 from dpproxy.accounting import Cost, OverBudget, Reservation, Scope
-from dpproxy.accounting.budget import Limit, exact
+from dpproxy.accounting.audit import AuditEntry, Decision
+from dpproxy.accounting.budget import ZERO, Limit, exact
+from dpproxy.accounting.cache import cache_key, decode, encode
 from dpproxy.check import CheckedQuery, check
 from dpproxy.engine import BindError
 from dpproxy.errors import (
@@ -41,29 +45,42 @@ class Outcome:
     """A released answer with what it cost."""
 
     released: Released
-    plan: QueryPlan
+    epsilon: Fraction  # charged now (0 for a cache hit)
+    delta: Fraction
+    rho: Fraction
     cost: Cost
     spent_before: Cost
     scope: Scope
+    cache_hit: bool
 
 
 def run(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Outcome:
-    # 1. parse: text to AST, or a rejection with a position
     limits = proxy.policies.config.queries
-    select = parse(sql, max_length=limits.max_query_length)
-    # 2. check: against the policy; all violations at once; nothing touched yet
-    query = check(select, proxy.catalog)
-    plan = plan_query(proxy, query, epsilon)
-    # 3. rewrite: the bounded statement; the analyst's SQL never reaches the engine
-    statement = rewrite(plan, noise.random_bits(62))
+    scopes = budget_scopes(proxy, analyst, None)  # the analyst must exist
+    query: CheckedQuery | None = None
     try:
-        proxy.engine.check_binds(statement)
-    except BindError as exc:  # a type error decided by the schema alone
-        raise QueryRejected([Violation("42804", "query", f"type error: {exc}")]) from None
-    cost = Cost.of(plan.epsilon, plan.delta, plan.rho)
-    scopes = budget_scopes(proxy, analyst, query.domain or "")
-    # 6a. account: reserve the charge before any data is read
-    reservation, spent_before = reserve(proxy, analyst, query, cost, scopes)
+        # 1. parse: text to AST, or a rejection with a position
+        select = parse(sql, max_length=limits.max_query_length)
+        # 2. check: against the policy, all violations at once; no data touched
+        query = check(select, proxy.catalog)
+        scopes = budget_scopes(proxy, analyst, query.domain)
+        plan = plan_query(proxy, query, epsilon)
+        key = _cache_key(proxy, analyst, query, plan)
+        if key is not None and (hit := proxy.ledger.cached(key)) is not None:
+            return _replay(proxy, analyst, query, hit, scopes[0])
+        # 3. rewrite: the bounded statement; the analyst's SQL never reaches the engine
+        statement = rewrite(plan, noise.random_bits(62))
+        _check_binds(proxy, statement)
+        # 6a. account: reserve the charge before any data is read
+        cost = Cost.of(plan.epsilon, plan.delta, plan.rho)
+        reservation, spent_before = _reserve(proxy, analyst, query, cost, scopes)
+    except DPProxyError as exc:
+        _audit_refusal(proxy, analyst, query, sql, exc)
+        raise
+    except Exception:  # noqa: BLE001 - a bug before execution refuses the query, fail closed
+        _audit_refusal(proxy, analyst, query, sql, InternalError("checking failed"))
+        raise InternalError("internal error while checking the query; it was not run") from None
+    entry = _entry(analyst, query, Decision.ACCEPTED)
     try:
         # 4. execute: on the locked engine, with a time limit
         rows = proxy.engine.execute(statement, timeout=limits.timeout_seconds)
@@ -71,19 +88,29 @@ def run(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Outcome:
         released = release(plan, add_noise(plan, rows))
         if len(released.rows) * max(len(released.columns), 1) > limits.max_output_cells:
             raise QueryLimitExceeded(
-                f"the answer has more than {limits.max_output_cells} "
-                "cells; add a LIMIT or coarser keys"
+                f"the answer has more than {limits.max_output_cells} cells; add a LIMIT or "
+                "use coarser keys"
             )
-    except DPProxyError:
-        proxy.ledger.commit(reservation)
+        plan.verify()
+    except DPProxyError as exc:
+        _commit_failure(proxy, reservation, entry, exc)
         raise
     except Exception:  # noqa: BLE001 - any failure after reading data keeps its charge
-        proxy.ledger.commit(reservation)
+        _commit_failure(proxy, reservation, entry, ExecutionFailed())
         raise ExecutionFailed() from None
-    # 6b. account: the charge is final before the answer leaves
-    plan.verify()
-    proxy.ledger.commit(reservation)
-    return Outcome(released, plan, cost, spent_before, scopes[0])
+    # 6b. account: the charge (with its audit entry and cached answer) is final first
+    cached = None if key is None else (key, encode(_payload(released, plan)))
+    proxy.ledger.commit(reservation, entry, cached)
+    return Outcome(
+        released,
+        plan.requested_epsilon,
+        plan.delta,
+        plan.rho,
+        cost,
+        spent_before,
+        scopes[0],
+        cache_hit=False,
+    )
 
 
 def plan_query(proxy: Proxy, query: CheckedQuery, epsilon: float | None) -> QueryPlan:
@@ -107,29 +134,35 @@ def _epsilon(requested: float | None, default: float, maximum: float) -> Fractio
     return eps
 
 
-def budget_scopes(proxy: Proxy, analyst: str, domain: str) -> list[Scope]:
+def _check_binds(proxy: Proxy, statement: str) -> None:
+    try:
+        proxy.engine.check_binds(statement)
+    except BindError as exc:  # a type error decided by the schema alone
+        raise QueryRejected([Violation("42804", "query", f"type error: {exc}")]) from None
+
+
+def budget_scopes(proxy: Proxy, analyst: str, domain: str | None) -> list[Scope]:
     """The analyst's budget in ``domain`` first, then the domain's global cap if any."""
     config = proxy.policies.config
     policy = config.analysts.get(analyst)
     if policy is None:
         raise InvalidParameter(f"unknown analyst '{analyst}'")
-    budget = policy.domains.get(domain, policy.budget)
+    name = domain or ""
+    budget = policy.domains.get(name, policy.budget)
     scopes = [
         Scope(
-            f"analyst '{analyst}' in domain '{domain}'",
-            Limit.of(budget, config.accounting),
-            analyst,
+            f"analyst '{analyst}' in domain '{name}'", Limit.of(budget, config.accounting), analyst
         )
     ]
-    cap = config.global_budgets.get(domain)
+    cap = config.global_budgets.get(name)
     if cap is not None:
         scopes.append(
-            Scope(f"domain '{domain}' (all analysts)", Limit.of(cap, config.accounting), None)
+            Scope(f"domain '{name}' (all analysts)", Limit.of(cap, config.accounting), None)
         )
     return scopes
 
 
-def reserve(
+def _reserve(
     proxy: Proxy, analyst: str, query: CheckedQuery, cost: Cost, scopes: list[Scope]
 ) -> tuple[Reservation, Cost]:
     domain = query.domain or ""
@@ -159,6 +192,76 @@ def _exhausted(over: OverBudget, cost: Cost) -> BudgetExhausted:
     )
 
 
+# -- cache and audit --------------------------------------------------------------------
+
+
+def _cache_key(proxy: Proxy, analyst: str, query: CheckedQuery, plan: QueryPlan) -> str | None:
+    if not proxy.policies.config.cache:
+        return None
+    return cache_key(
+        analyst,
+        query.canonical(),
+        proxy.policies.version,
+        proxy.engine.data_version,
+        str(plan.requested_epsilon),
+    )
+
+
+def _payload(released: Released, plan: QueryPlan) -> dict[str, Any]:
+    return {
+        "columns": list(released.columns),
+        "rows": [list(row) for row in released.rows],
+        "accuracy": [a.to_dict() for a in released.accuracy],
+        "epsilon": str(plan.requested_epsilon),
+    }
+
+
+def _replay(proxy: Proxy, analyst: str, query: CheckedQuery, payload: str, scope: Scope) -> Outcome:
+    data = decode(payload)
+    released = Released(
+        tuple(data["columns"]),
+        [tuple(row) for row in data["rows"]],
+        tuple(ColumnAccuracy(**a) for a in data["accuracy"]),
+    )
+    proxy.ledger.record(_entry(analyst, query, Decision.CACHED, cache_hit=True))
+    spent = proxy.ledger.spent(query.domain or "", analyst, proxy.period_start())
+    zero = Fraction(0)
+    return Outcome(released, zero, zero, zero, ZERO, spent, scope, cache_hit=True)
+
+
+def _entry(
+    analyst: str,
+    query: CheckedQuery | None,
+    decision: Decision,
+    *,
+    sql: str = "",
+    sqlstate: str | None = None,
+    cache_hit: bool = False,
+) -> AuditEntry:
+    text = query.canonical() if query is not None else sql
+    domain = (query.domain or "") if query is not None else ""
+    return AuditEntry(time.time(), analyst, domain, text, decision, sqlstate, cache_hit=cache_hit)
+
+
+def _audit_refusal(
+    proxy: Proxy, analyst: str, query: CheckedQuery | None, sql: str, exc: DPProxyError
+) -> None:
+    proxy.ledger.record(_entry(analyst, query, Decision.REJECTED, sql=sql, sqlstate=exc.sqlstate))
+
+
+def _commit_failure(
+    proxy: Proxy, reservation: Reservation, entry: AuditEntry, exc: DPProxyError
+) -> None:
+    from dataclasses import replace
+
+    proxy.ledger.commit(
+        reservation, replace(entry, decision=Decision.FAILED, sqlstate=exc.sqlstate)
+    )
+
+
+# -- dry run ----------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Explanation:
     """A dry run: the price and the expected error, with no data touched."""
@@ -185,8 +288,7 @@ class Explanation:
 
 def explain(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Explanation:
     """Price ``sql`` without charging and without touching data."""
-    if analyst not in proxy.policies.config.analysts:
-        raise InvalidParameter(f"unknown analyst '{analyst}'")
+    budget_scopes(proxy, analyst, None)
     select = parse(sql, max_length=proxy.policies.config.queries.max_query_length)
     query = check(select, proxy.catalog)
     plan = plan_query(proxy, query, epsilon)
@@ -201,8 +303,7 @@ def explain(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Expl
         }
         for m in plan.measurements
     )
-    if not plan.measurements:
-        raise InternalError("a plan without measurements")
+    proxy.ledger.record(_entry(analyst, query, Decision.EXPLAINED))
     return Explanation(
         float(plan.requested_epsilon),
         float(plan.delta),
@@ -212,7 +313,3 @@ def explain(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Expl
         plan.selection.minimum if plan.selection else None,
         rewrite(plan, 0),
     )
-
-
-def now() -> float:
-    return time.time()

@@ -1,5 +1,9 @@
 """The durable privacy ledger: SQLite in WAL mode with synchronous=FULL.
 
+One database file holds the charges, the audit trail (``audit.py``) and the result
+cache (``cache.py``), so a charge, its audit entry and its cached answer are written in
+one transaction: all or nothing.
+
 A query's charge is *reserved* in one ``BEGIN IMMEDIATE`` transaction that also checks
 the budget (the write lock serialises every thread and process that shares the file, so
 together they can never overspend), then *committed* before any result is released.
@@ -19,14 +23,16 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from dpproxy.accounting import audit, cache
+from dpproxy.accounting.audit import AuditEntry, Verification
 from dpproxy.accounting.budget import ZERO, Cost, Limit
 from dpproxy.errors import InternalError
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS charges (
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS charges (
     id INTEGER PRIMARY KEY,
     analyst TEXT NOT NULL,
     domain TEXT NOT NULL,
@@ -38,9 +44,11 @@ CREATE TABLE IF NOT EXISTS charges (
     query TEXT NOT NULL,
     created_at REAL NOT NULL,
     settled_at REAL
-);
-CREATE INDEX IF NOT EXISTS charges_scope ON charges (domain, analyst, status, created_at);
-"""
+)""",
+    "CREATE INDEX IF NOT EXISTS charges_scope ON charges (domain, analyst, status, created_at)",
+    *audit.SCHEMA,
+    *cache.SCHEMA,
+)
 
 
 @dataclass(frozen=True)
@@ -74,9 +82,8 @@ class Ledger:
         self._local = threading.local()
         self._owner = _owner_token()
         with self._transaction() as db:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+            for statement in SCHEMA:
+                db.execute(statement)
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -132,25 +139,47 @@ class Ledger:
             assert cursor.lastrowid is not None
             return Reservation(cursor.lastrowid, analyst, domain, cost)
 
-    def commit(self, reservation: Reservation) -> None:
-        """Make the charge final. Must succeed before a result is released."""
+    def commit(
+        self,
+        reservation: Reservation,
+        entry: AuditEntry,
+        cached: tuple[str, str] | None = None,
+    ) -> None:
+        """Make the charge final, with its audit entry and (optionally) its cached answer
+        ``(key, payload)``. Must succeed before a result is released."""
+        entry = _with_charge(entry, reservation)
         with self._transaction() as db:
             updated = db.execute(
                 "UPDATE charges SET status = 'committed', settled_at = ? "
                 "WHERE id = ? AND status = 'reserved'",
                 (time.time(), reservation.id),
             ).rowcount
-        if updated != 1:
-            raise InternalError("a reservation vanished before it was committed")
+            if updated != 1:
+                raise InternalError("a reservation vanished before it was committed")
+            audit.append(db, entry)
+            if cached is not None:
+                db.execute(
+                    "INSERT OR IGNORE INTO results (key, analyst, payload, charge_id, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (cached[0], reservation.analyst, cached[1], reservation.id, time.time()),
+                )
 
-    def cancel(self, reservation: Reservation) -> None:
-        """Return a reservation whose query was refused before touching data."""
+    def record(self, entry: AuditEntry) -> None:
+        """Append an audit entry that carries no charge (refusals, cache hits, dry runs)."""
         with self._transaction() as db:
-            db.execute(
-                "UPDATE charges SET status = 'lapsed', settled_at = ? WHERE id = ? "
-                "AND status = 'reserved'",
-                (time.time(), reservation.id),
-            )
+            audit.append(db, entry)
+
+    def cached(self, key: str) -> str | None:
+        """The stored answer for a cache key, if any."""
+        row = (
+            self._connection()
+            .execute("SELECT payload FROM results WHERE key = ?", (key,))
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def verify_audit(self) -> Verification:
+        return audit.verify(self._connection())
 
     def spent(self, domain: str, analyst: str | None, since: float | None = None) -> Cost:
         db = self._connection()
@@ -187,6 +216,13 @@ class Ledger:
         if db is not None:
             db.close()
             self._local.db = None
+
+
+def _with_charge(entry: AuditEntry, reservation: Reservation) -> AuditEntry:
+    cost = reservation.cost
+    return replace(
+        entry, charge_id=reservation.id, epsilon=cost.epsilon, delta=cost.delta, rho=cost.rho
+    )
 
 
 def _spent(db: sqlite3.Connection, domain: str, analyst: str | None, since: float | None) -> Cost:
