@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from dpproxy.api import Proxy, Result
@@ -55,7 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     budget = sub.add_parser("budget", help="spent and remaining budget per analyst and domain")
     common(budget, sql=False)
     budget.add_argument("--analyst", metavar="NAME")
+    budget.add_argument("--plot", metavar="FILE", help="also write a PNG chart of spend over time")
     budget.set_defaults(handler=_budget)
+    audit = sub.add_parser("audit", help="the hash-chained audit trail")
+    audit_sub = audit.add_subparsers(metavar="ACTION")
+    audit_verify = audit_sub.add_parser(
+        "verify", help="detect edited, removed or reordered entries"
+    )
+    common(audit_verify, sql=False)
+    audit_verify.set_defaults(handler=_audit_verify)
     policy = sub.add_parser("policy", help="policy tools")
     policy_sub = policy.add_subparsers(metavar="ACTION")
     policy_check = policy_sub.add_parser("check", help="validate a policy directory and explain it")
@@ -117,6 +126,11 @@ def _budget(args: argparse.Namespace) -> int:
     proxy = _proxy(args)
     try:
         lines = proxy.budget_lines(args.analyst)
+        if args.plot:
+            from dpproxy.accounting.plot import plot_spend
+
+            count = plot_spend(proxy, Path(args.plot), args.analyst)
+            print(f"wrote {args.plot} ({count} charges)", file=sys.stderr)
     finally:
         proxy.close()
     if args.format == "json":
@@ -134,6 +148,27 @@ def _budget(args: argparse.Namespace) -> int:
     ]
     print(_table(["analyst", "domain", "epsilon spent", "epsilon left", "delta spent"], rows))
     return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    proxy = _proxy(args)
+    try:
+        result = proxy.ledger.verify_audit()
+    finally:
+        proxy.close()
+    if args.format == "json":
+        print(
+            json.dumps(
+                {"ok": result.ok, "entries": result.entries, "problems": list(result.problems)}
+            )
+        )
+    elif result.ok:
+        print(f"audit trail OK: {result.entries} entries, chain intact, every charge audited")
+    else:
+        print(f"audit trail BROKEN ({result.entries} entries):")
+        for problem in result.problems:
+            print(f"  {problem}")
+    return 0 if result.ok else 1
 
 
 def _policy_check(args: argparse.Namespace) -> int:
