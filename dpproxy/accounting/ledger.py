@@ -84,6 +84,7 @@ class Ledger:
         with self._transaction() as db:
             for statement in SCHEMA:
                 db.execute(statement)
+            self._lapse_dead_reservations(db)  # recovery after a crash
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
