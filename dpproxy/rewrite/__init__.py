@@ -86,7 +86,8 @@ def source(st: Statement) -> None:
             continue
         on = " AND ".join(f"{sql(a.to_sql())} = {sql(b.to_sql())}" for a, b in rel.on)
         tables.append(f"{'LEFT JOIN' if rel.join == 'left' else 'JOIN'} {ref} ON {on}")
-    conditions = []
+    # rows without a privacy unit belong to no one we can bound: they are left out
+    conditions = [f"{sql(q.privacy_unit.to_sql())} IS NOT NULL"]
     if q.filter is not None:
         conditions.append(f"COALESCE({total(q.filter)}, FALSE)")
     if st.plan.public_keys:  # rows outside the public key lists would only waste group slots
@@ -94,7 +95,7 @@ def source(st: Statement) -> None:
             assert k.public_values is not None
             values = ", ".join(literal(v, k.sql_type) for v in k.public_values)
             conditions.append(f"{total(k.expr)} IN ({values})")
-    where = f"\n  WHERE {' AND '.join(conditions)}" if conditions else ""
+    where = f"\n  WHERE {' AND '.join(conditions)}"
     st.add("__source", f"SELECT {', '.join(columns)}\n  FROM {' '.join(tables)}{where}")
 
 
