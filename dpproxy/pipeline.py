@@ -10,7 +10,7 @@ before it is returned.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +70,6 @@ def run(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Outcome:
             return _replay(proxy, analyst, query, hit, scopes[0])
         # 3. rewrite: the bounded statement; the analyst's SQL never reaches the engine
         statement = rewrite(plan, noise.random_bits(62))
-        _check_binds(proxy, statement)
         # 6a. account: reserve the charge before any data is read
         cost = Cost.of(plan.epsilon, plan.delta, plan.rho)
         reservation, spent_before = _reserve(proxy, analyst, query, cost, scopes)
@@ -92,6 +91,12 @@ def run(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Outcome:
                 "use coarser keys"
             )
         plan.verify()
+    except BindError as exc:  # a type error decided by the schema alone: nothing read
+        rejection = QueryRejected([Violation("42804", "query", f"type error: {exc}")])
+        proxy.ledger.refund(
+            reservation, replace(entry, decision=Decision.REJECTED, sqlstate=rejection.sqlstate)
+        )
+        raise rejection from None
     except DPProxyError as exc:
         _commit_failure(proxy, reservation, entry, exc)
         raise
@@ -132,13 +137,6 @@ def _epsilon(requested: float | None, default: float, maximum: float) -> Fractio
             f"epsilon {float(eps):g} exceeds the per-query maximum {maximum:g}"
         )
     return eps
-
-
-def _check_binds(proxy: Proxy, statement: str) -> None:
-    try:
-        proxy.engine.check_binds(statement)
-    except BindError as exc:  # a type error decided by the schema alone
-        raise QueryRejected([Violation("42804", "query", f"type error: {exc}")]) from None
 
 
 def budget_scopes(proxy: Proxy, analyst: str, domain: str | None) -> list[Scope]:
@@ -292,6 +290,11 @@ def explain(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Expl
     select = parse(sql, max_length=proxy.policies.config.queries.max_query_length)
     query = check(select, proxy.catalog)
     plan = plan_query(proxy, query, epsilon)
+    statement = rewrite(plan, 0)
+    try:
+        proxy.engine.check_binds(statement)  # type errors show up in a dry run too
+    except BindError as exc:
+        raise QueryRejected([Violation("42804", "query", f"type error: {exc}")]) from None
     accuracy = release(plan, []).accuracy  # data-independent figures only
     measurements = tuple(
         {

@@ -1,4 +1,4 @@
-"""The durable privacy ledger: SQLite in WAL mode with synchronous=FULL.
+"""The durable privacy ledger: SQLite in WAL mode; a charge's commit is fsynced.
 
 One database file holds the charges, the audit trail (``audit.py``) and the result
 cache (``cache.py``), so a charge, its audit entry and its cached answer are written in
@@ -91,14 +91,21 @@ class Ledger:
         if db is None:
             db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")
             db.execute("PRAGMA busy_timeout = 60000")
             self._local.db = db
         return db
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """A write transaction. ``durable`` ones are fsynced at commit (synchronous=FULL):
+        the commit of a charge, which precedes every release. Others (reservations,
+        refusals) survive a process crash through the OS and reach the disk with the
+        next durable commit, since the WAL is written in order."""
         db = self._connection()
+        level = "FULL" if durable else "NORMAL"
+        if getattr(self._local, "synchronous", None) != level:
+            db.execute(f"PRAGMA synchronous = {level}")
+            self._local.synchronous = level
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -149,7 +156,7 @@ class Ledger:
         """Make the charge final, with its audit entry and (optionally) its cached answer
         ``(key, payload)``. Must succeed before a result is released."""
         entry = _with_charge(entry, reservation)
-        with self._transaction() as db:
+        with self._transaction(durable=True) as db:
             updated = db.execute(
                 "UPDATE charges SET status = 'committed', settled_at = ? "
                 "WHERE id = ? AND status = 'reserved'",
@@ -164,6 +171,17 @@ class Ledger:
                     "VALUES (?, ?, ?, ?, ?)",
                     (cached[0], reservation.analyst, cached[1], reservation.id, time.time()),
                 )
+
+    def refund(self, reservation: Reservation, entry: AuditEntry) -> None:
+        """Return a reservation whose query was refused before reading any data (the
+        engine could not bind it), with the refusal's audit entry."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE charges SET status = 'lapsed', settled_at = ? WHERE id = ? "
+                "AND status = 'reserved'",
+                (time.time(), reservation.id),
+            )
+            audit.append(db, entry)
 
     def record(self, entry: AuditEntry) -> None:
         """Append an audit entry that carries no charge (refusals, cache hits, dry runs)."""
@@ -217,6 +235,7 @@ class Ledger:
         if db is not None:
             db.close()
             self._local.db = None
+            self._local.synchronous = None
 
 
 def _with_charge(entry: AuditEntry, reservation: Reservation) -> AuditEntry:
