@@ -1,5 +1,12 @@
 """Execution engines. DuckDB (embedded) is the default and, for now, the only one."""
 
-from dpproxy.engine.duckdb import BindError, DuckDBEngine, EngineSettings, Schema
+from dpproxy.engine.duckdb import (
+    BindError,
+    CancelToken,
+    DuckDBEngine,
+    EngineSettings,
+    Schema,
+    cancellable,
+)
 
-__all__ = ["BindError", "DuckDBEngine", "EngineSettings", "Schema"]
+__all__ = ["BindError", "CancelToken", "DuckDBEngine", "EngineSettings", "Schema", "cancellable"]

@@ -13,6 +13,7 @@ import hashlib
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,42 @@ Schema = Mapping[str, Mapping[str, str]]  # table -> column -> DuckDB type
 class BindError(Exception):
     """DuckDB could not bind the rewritten query: a type or name problem decided from the
     schema alone (no data involved), reported to the analyst as a rejection."""
+
+
+class CancelToken:
+    """Lets another thread stop the query one session is running (a wire-protocol
+    CancelRequest, a session's statement_timeout). Install it with ``cancellable`` in
+    the thread that runs the query; ``cancel`` may be called from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cursor: duckdb.DuckDBPyConnection | None = None
+        self.reason: str | None = None
+
+    def cancel(self, reason: str = "canceling statement due to user request") -> None:
+        with self._lock:
+            if self.reason is None:
+                self.reason = reason
+            if self._cursor is not None:
+                self._cursor.interrupt()
+
+    def _attach(self, cursor: duckdb.DuckDBPyConnection | None) -> str | None:
+        with self._lock:
+            self._cursor = cursor
+            return self.reason
+
+
+_CANCEL_TOKEN: ContextVar[CancelToken | None] = ContextVar("dpproxy_cancel_token", default=None)
+
+
+@contextmanager
+def cancellable(token: CancelToken) -> Iterator[CancelToken]:
+    """Queries this thread runs inside the block can be stopped through ``token``."""
+    reset = _CANCEL_TOKEN.set(token)
+    try:
+        yield token
+    finally:
+        _CANCEL_TOKEN.reset(reset)
 
 
 @dataclass(frozen=True)
@@ -114,9 +151,14 @@ class DuckDBEngine:
             raise BindError(str(exc).splitlines()[0]) from None
 
     def execute(self, sql: str, timeout: float | None = None) -> list[tuple[Any, ...]]:
-        """Run rewritten SQL and return all rows. Any failure becomes the one generic
-        ``ExecutionFailed`` (or ``QueryTimeout``): its text never depends on data."""
+        """Run rewritten SQL and return all rows. A name or type problem found while
+        binding (before any row is read) raises ``BindError``; any other failure becomes
+        the one generic ``ExecutionFailed`` (or ``QueryTimeout``): its text never depends
+        on data."""
+        token = _CANCEL_TOKEN.get()
         with self._cursor() as cursor:
+            if token is not None and (reason := token._attach(cursor)) is not None:
+                raise QueryTimeout(reason)
             timer = None
             fired = threading.Event()
             if timeout is not None:
@@ -130,15 +172,20 @@ class DuckDBEngine:
                 timer.start()
             try:
                 return cursor.execute(sql).fetchall()
+            except (duckdb.BinderException, duckdb.CatalogException, duckdb.ParserException) as exc:
+                # raised while binding, before any row is read: decided by the schema alone
+                raise BindError(str(exc).splitlines()[0]) from None
             except duckdb.InterruptException:
-                raise QueryTimeout() from None
+                raise QueryTimeout(*_cancel_reason(token, fired)) from None
             except duckdb.Error:
-                if fired.is_set():
-                    raise QueryTimeout() from None
+                if fired.is_set() or (token is not None and token.reason is not None):
+                    raise QueryTimeout(*_cancel_reason(token, fired)) from None
                 raise ExecutionFailed() from None
             finally:
                 if timer is not None:
                     timer.cancel()
+                if token is not None:
+                    token._attach(None)
 
     @contextmanager
     def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -168,6 +215,12 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self._con.close()
+
+
+def _cancel_reason(token: CancelToken | None, timed_out: threading.Event) -> tuple[str, ...]:
+    if token is not None and token.reason is not None and not timed_out.is_set():
+        return (token.reason,)
+    return ()
 
 
 def _quote(name: str) -> str:
