@@ -2,7 +2,7 @@
 
 Only the node kinds ``check.outputs.POST_ALLOWED`` admits reach here, over ``__k<i>``
 (group keys) and ``__a<j>`` (noisy aggregates). SQL NULL semantics: NULL in, NULL out;
-division by zero gives NULL (it depends on noisy values only, so it leaks nothing).
+division by zero, overflow and type mismatches give NULL (every step is total).
 """
 
 from __future__ import annotations
@@ -36,6 +36,16 @@ _ARITH: dict[type[exp.Expr], Callable[[Any, Any], Any]] = {
 
 
 def evaluate(node: exp.Expr, env: Env) -> Any:
+    """The value of ``node``, total: an operation that fails on its operands (a type
+    mismatch, an overflow, an invalid rounding) gives NULL, as TRY does in the engine, so
+    no post-processing step can turn a released value into an error."""
+    try:
+        return _evaluate(node, env)
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+
+
+def _evaluate(node: exp.Expr, env: Env) -> Any:
     kind = type(node)
     if kind is exp.Column:
         return env[node.name]

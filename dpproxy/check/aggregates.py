@@ -89,7 +89,11 @@ def _count(ctx: Context, node: exp.Count) -> AggregateCall | None:
     if arg is None or node.expressions:
         ctx.reject(node, "42883", "COUNT takes one argument")
         return None
-    qualified = ctx.qualify(arg, Usage.COUNT)
+    # A bare column may be counted whatever its role (COUNT(unit) counts rows); inside an
+    # expression, columns act as conditions, with the roles WHERE allows: the privacy
+    # unit cannot pick out one unit here either.
+    usage = Usage.COUNT if isinstance(arg, exp.Column) else Usage.FILTER
+    qualified = ctx.qualify(arg, usage)
     if qualified is None:
         return None
     if not any(isinstance(n, exp.Column) for n in qualified.walk()):

@@ -15,6 +15,7 @@ from dpproxy.check.nodes import AGGREGATES
 from dpproxy.check.types import infer, postgres_division
 
 MAX_KEYS = 8
+MAX_PUBLIC_GROUPS = 1_000_000  # combinations of public key values the engine enumerates
 
 
 def resolve_keys(ctx: Context) -> None:
@@ -40,6 +41,27 @@ def resolve_keys(ctx: Context) -> None:
         if any(qualified == key.expr for key in ctx.keys):
             continue
         ctx.keys.append(_key(ctx, qualified, label))
+    _limit_public_groups(ctx, group)
+
+
+def _limit_public_groups(ctx: Context, group: exp.Expr) -> None:
+    """With public keys every combination of their values is a group, empty or not, and
+    the engine builds them all: refuse before execution when there are too many. (The
+    count comes from the policy, so the refusal says nothing about the data.)"""
+    lists = [k.public_values for k in ctx.keys]
+    if not lists or any(values is None for values in lists):
+        return
+    combinations = 1
+    for values in lists:
+        assert values is not None
+        combinations *= len(values)
+    if combinations > MAX_PUBLIC_GROUPS:
+        ctx.reject(
+            group,
+            "54000",
+            f"the public key lists make {combinations} groups; at most "
+            f"{MAX_PUBLIC_GROUPS} are supported: group by fewer keys",
+        )
 
 
 def select_item(ctx: Context, item: exp.Expr) -> tuple[exp.Expr, str] | None:

@@ -193,8 +193,13 @@ def check_nodes(ctx: Context) -> None:
             ctx.reject(node, "0A000", f"CAST to {node.to.sql('postgres')} is not supported")
         elif kind is exp.In and any(node.args.get(k) for k in ("query", "unnest", "field")):
             ctx.reject(node, "0A000", "IN takes a list of values, not a subquery")
-        elif kind in (exp.Extract, exp.TimestampTrunc, exp.DateTrunc):
+        elif kind in (exp.Extract, exp.TimestampTrunc, exp.DateTrunc) or (
+            kind is exp.Interval and node.args.get("unit") is not None
+        ):
             _check_unit(ctx, node)
+        elif kind is exp.Var and not _is_unit(node):
+            # a Var is generated as raw text: allow it only where it names a time unit
+            ctx.reject(node, "0A000", f"{node.name} is not supported here")
 
 
 def _reject_unknown(ctx: Context, node: exp.Expr) -> None:
@@ -212,6 +217,15 @@ def _name(node: exp.Expr) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.name).upper()
     return str(node.sql_name()) if isinstance(node, exp.Func) else type(node).__name__
+
+
+def _is_unit(node: exp.Expr) -> bool:
+    parent = node.parent
+    if isinstance(parent, exp.Extract):
+        return node.arg_key == "this"
+    if isinstance(parent, exp.Interval | exp.TimestampTrunc | exp.DateTrunc):
+        return node.arg_key == "unit"
+    return False
 
 
 def _check_unit(ctx: Context, node: exp.Expr) -> None:

@@ -16,6 +16,7 @@ from dpproxy.policy.catalog import TableInfo
 from dpproxy.policy.model import Role
 
 MAX_ROWS_PER_UNIT = 1_000_000  # cap on the product of per-table limits in a join
+_SIGNED_INTEGERS = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"})
 
 
 def resolve_relations(ctx: Context) -> None:
@@ -136,6 +137,14 @@ def _equalities(ctx: Context, on: exp.Expr, new: Relation) -> list[tuple[ColumnR
         if problem:
             ctx.reject(cond, "42501", problem)
             continue
+        if not _comparable(left, right):
+            ctx.reject(
+                cond,
+                "42804",
+                f"join columns must have the same type ({left.column.sql_type} and "
+                f"{right.column.sql_type}): an implicit cast could fail on one row",
+            )
+            continue
         pairs.append((left, right))
     return pairs
 
@@ -157,6 +166,18 @@ def _pair_problem(ctx: Context, left: ColumnRef, right: ColumnRef) -> str | None
     if not protected.column.has(Role.JOIN_KEY):
         return f"column '{protected.column.name}' of '{protected.column.table}' is not a join key"
     return None
+
+
+def _comparable(left: ColumnRef, right: ColumnRef) -> bool:
+    """Whether DuckDB compares the two columns without a cast that can fail.
+
+    A join condition is not wrapped in TRY (that would defeat the hash join), so a cast
+    such as VARCHAR to INTEGER would raise an error for one bad row: a data-dependent
+    error. Signed integer types widen without failure; any other pair must match exactly
+    (UHUGEINT against BIGINT, or DECIMAL against HUGEINT, can fail).
+    """
+    a, b = left.column.sql_type.upper(), right.column.sql_type.upper()
+    return a == b or {a, b} <= _SIGNED_INTEGERS
 
 
 def _privacy_unit(ctx: Context) -> None:

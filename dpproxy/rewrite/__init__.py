@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from dpproxy.check.checked import CheckedQuery
 from dpproxy.plan import MeasureKind, QueryPlan
-from dpproxy.rewrite.values import grid_value, literal, sql, total, value_expression
+from dpproxy.rewrite.values import grid_value, identifier, literal, sql, total, value_expression
 
 
 @dataclass
@@ -80,7 +80,8 @@ def source(st: Statement) -> None:
             columns.append(column)
     tables = []
     for rel in q.relations:
-        ref = f'"{rel.table.name}" AS "{rel.alias}"'
+        # the alias is the analyst's text: quoted and escaped, never pasted in
+        ref = f"{identifier(rel.table.name)} AS {identifier(rel.alias)}"
         if rel.join == "from":
             tables.append(ref)
             continue

@@ -27,6 +27,12 @@ def sql(node: exp.Expr) -> str:
     return str(node.sql(dialect=DIALECT, comments=False))
 
 
+def identifier(name: str) -> str:
+    """A quoted identifier, with any quote inside it escaped: a table alias comes from the
+    analyst's text and must never end the identifier early."""
+    return sql(exp.to_identifier(name, quoted=True))
+
+
 def total(node: exp.Expr) -> str:
     """The expression as DuckDB SQL that never raises: errors become NULL."""
     return f"TRY({sql(node)})"
