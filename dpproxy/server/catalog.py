@@ -1,0 +1,286 @@
+"""Catalog emulation: answer clients' system-catalog SQL from the policy only.
+
+A statement that names a ``pg_catalog`` or ``information_schema`` relation, or names no
+relation at all (``SELECT version()``, ``SELECT current_schema()``), is a catalog
+query. It is parsed as PostgreSQL, rewritten to the synthetic catalog of ``pgcatalog``
+(``pg_catalog.pg_class`` becomes ``dpc.pg_class``, ``'members'::regclass`` a lookup,
+the session's user and database literals), and run on a separate in-memory DuckDB that
+holds no data and is locked like the data engine. Functions are allow-listed: anything
+not known here is refused, so the catalog connection cannot be used to reach the host.
+
+>>> # CatalogEngine(catalog).run("SELECT relname FROM pg_class", context)
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from dpproxy.errors import DPProxyError, QueryRejected, QueryTimeout, Violation
+from dpproxy.parse import DIALECT
+from dpproxy.policy.catalog import Catalog
+from dpproxy.server import pgcatalog, types
+from dpproxy.server.pgcatalog import SCHEMA, SESSION_COLUMNS, TABLES
+from dpproxy.server.results import Column, Outcome
+
+_OPERATOR = re.compile(r"OPERATOR\s*\(\s*pg_catalog\s*\.\s*([~!=<>*+\-/@#%^&|`?]+)\s*\)", re.I)
+_SCHEMAS = ("pg_catalog", "information_schema")
+_SESSION_FUNCTIONS = {"current_database", "current_catalog", "current_user", "session_user",
+                      "user", "current_role", "pg_backend_pid"}  # fmt: skip
+# PostgreSQL functions that DuckDB provides under the same name and meaning
+_BUILTINS = frozenset({
+    "generate_series", "unnest", "regexp_replace", "split_part", "string_to_array",
+    "array_length", "cardinality", "position", "strpos", "left", "right", "lpad", "rpad",
+    "ltrim", "rtrim", "btrim", "replace", "translate", "repeat", "reverse", "md5", "chr",
+    "ascii", "initcap", "now", "to_char", "date_part", "age", "abs", "round", "floor",
+    "ceil", "greatest", "least", "nullif", "array_position", "array_remove", "unnest",
+    "row_number", "rank", "dense_rank", "lag", "lead", "first_value", "last_value",
+    "string_agg", "array_agg", "bool_and", "bool_or", "every", "concat_ws", "octet_length",
+    "char_length", "regexp_matches", "regexp_split_to_array", "txid_current", "random",
+})  # fmt: skip
+_FORBIDDEN = (exp.Create, exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Command,
+              exp.Pragma, exp.Copy, exp.Into)  # fmt: skip
+_MACROS = frozenset(m.split("(", 1)[0] for m in pgcatalog.macros())
+
+
+class CatalogError(DPProxyError):
+    def __init__(self, sqlstate: str, message: str) -> None:
+        super().__init__(message)
+        self._sqlstate = sqlstate
+
+    @property
+    def sqlstate(self) -> str:  # type: ignore[override]
+        return self._sqlstate
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    user: str
+    database: str
+    process_id: int
+
+
+def is_catalog_query(tree: exp.Expr) -> bool:
+    """Names a catalog relation, or no relation at all."""
+    tables = list(tree.find_all(exp.Table))
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    named = [t for t in tables if isinstance(t.this, exp.Identifier) and t.name not in ctes]
+    if not named:
+        return True
+    return any(_catalog_name(t) is not None for t in named)
+
+
+def parse(sql: str) -> exp.Expr:
+    """Parse one statement, PostgreSQL dialect (catalog SQL uses OPERATOR(...) syntax)."""
+    text = _OPERATOR.sub(lambda m: m.group(1), sql)
+    try:
+        trees = sqlglot.parse(text, read=DIALECT)
+    except (ParseError, TokenError, RecursionError):
+        raise QueryRejected([Violation("42601", "query", "syntax error")]) from None
+    trees = [t for t in trees if t is not None]
+    if len(trees) != 1:
+        raise QueryRejected([Violation("42601", "query", "exactly one statement is expected")])
+    return trees[0]
+
+
+class CatalogEngine:
+    """The synthetic catalog database, shared by all connections (read only, locked)."""
+
+    def __init__(self, catalog: Catalog, timeout: float) -> None:
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._con = duckdb.connect(
+            ":memory:",
+            config={"autoload_known_extensions": False, "autoinstall_known_extensions": False,
+                    "allow_community_extensions": False, "allow_unsigned_extensions": False,
+                    "python_enable_replacements": False, "threads": 1,
+                    "memory_limit": "256MB"},  # fmt: skip
+        )
+        pgcatalog.build(catalog, self._con)
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET lock_configuration = true")
+
+    def run(self, tree: exp.Expr, context: SessionContext) -> Outcome:
+        sql = translate(tree, context)
+        cursor = self._con.cursor()
+        timer = threading.Timer(self.timeout, cursor.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            rows = cursor.execute(sql).fetchall()
+            description = cursor.description or []
+        except duckdb.InterruptException:
+            raise QueryTimeout() from None
+        except duckdb.Error as exc:
+            raise _catalog_error(exc) from None
+        finally:
+            timer.cancel()
+            cursor.close()
+        columns = tuple(Column(d[0], types.pg_type(str(d[1]))) for d in description)
+        return Outcome(columns, [tuple(r) for r in rows], f"SELECT {len(rows)}")
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def _catalog_error(exc: duckdb.Error) -> CatalogError:
+    first = str(exc).splitlines()[0]
+    if isinstance(exc, duckdb.CatalogException):
+        return CatalogError("42P01", f"catalog query: {first}")
+    if isinstance(exc, duckdb.BinderException):
+        return CatalogError("42703", f"catalog query: {first}")
+    return CatalogError("XX000", f"catalog query failed: {first}")
+
+
+def translate(tree: exp.Expr, context: SessionContext) -> str:
+    """The statement rewritten to the synthetic catalog, as DuckDB SQL."""
+    if not isinstance(tree, exp.Query) or tree.find(*_FORBIDDEN) is not None:
+        raise CatalogError("25006", "only SELECT statements can read the catalog")
+    tree = tree.copy()
+    _name_outputs(tree)
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    for node in reversed(list(tree.walk())):  # children before their parents
+        new = _rewrite(node, context, ctes)
+        if new is not node:
+            node.replace(new)
+    return tree.sql(dialect="duckdb")
+
+
+def _name_outputs(tree: exp.Expr) -> None:
+    """Unnamed output columns get PostgreSQL's names (``version``, ``?column?``)."""
+    if not isinstance(tree, exp.Select):
+        return
+    named = []
+    for projection in tree.expressions:
+        if isinstance(projection, exp.Alias | exp.Column | exp.Star):
+            named.append(projection)
+        elif isinstance(projection, exp.Func | exp.Dot):
+            named.append(exp.alias_(projection, _output_name(projection), quoted=True))
+        elif isinstance(projection, exp.Cast) and isinstance(projection.this, exp.Column):
+            named.append(exp.alias_(projection, projection.this.name, quoted=True))
+        else:
+            named.append(exp.alias_(projection, "?column?", quoted=True))
+    tree.set("expressions", named)
+
+
+def _rewrite(node: exp.Expr, context: SessionContext, ctes: set[str]) -> exp.Expr:
+    if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
+        if node.name in ctes and not node.db:
+            return node
+        return _table(node, context)
+    if isinstance(node, exp.Dot) and isinstance(node.this, exp.Identifier | exp.Var):
+        if node.this.name.lower() in _SCHEMAS and isinstance(node.expression, exp.Func):
+            return node.expression
+    if isinstance(node, exp.Cast):
+        return _cast(node)
+    if isinstance(node, exp.Collate):
+        return node.this
+    if isinstance(node, exp.CurrentUser | exp.SessionUser):
+        return exp.Literal.string(context.user)
+    if isinstance(node, exp.Column) and not node.table and node.name in ("user", "current_role"):
+        return exp.Literal.string(context.user)
+    if isinstance(node, exp.CurrentDatabase | exp.CurrentCatalog):
+        return exp.Literal.string(context.database)
+    if isinstance(node, exp.CurrentVersion):
+        return exp.Literal.string(pgcatalog.VERSION)
+    if isinstance(node, exp.CurrentSchema):
+        return exp.Literal.string("public")
+    if isinstance(node, exp.Func):
+        return _function(node, context)
+    return node
+
+
+def _catalog_name(table: exp.Table) -> str | None:
+    """The synthetic table behind a catalog relation name, or None."""
+    name, schema = table.name.lower(), table.db.lower()
+    if schema == "information_schema":
+        return f"is_{name}"
+    if schema in ("", "pg_catalog") and name.startswith("pg_"):
+        return name
+    return None
+
+
+def _table(node: exp.Table, context: SessionContext) -> exp.Expr:
+    name = _catalog_name(node)
+    if name is None or name not in TABLES:
+        shown = ".".join(p for p in (node.db, node.name) if p)
+        raise CatalogError("42P01", f'relation "{shown}" does not exist')
+    alias = node.alias or node.name
+    if name in SESSION_COLUMNS:
+        value = context.database if name == "pg_database" else context.user
+        sub = sqlglot.parse_one(
+            f"SELECT * REPLACE (x AS {SESSION_COLUMNS[name]}) FROM {SCHEMA}.{name}", read="duckdb"
+        )
+        sub.find(exp.Column).replace(exp.Literal.string(value))  # type: ignore[union-attr]
+        return exp.Subquery(this=sub, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+    return exp.Table(
+        this=exp.to_identifier(name),
+        db=exp.to_identifier(SCHEMA),
+        alias=exp.TableAlias(this=exp.to_identifier(alias)),
+    )
+
+
+def _cast(node: exp.Cast) -> exp.Expr:
+    target = node.to.sql(dialect="postgres").lower().replace("pg_catalog.", "").strip('"')
+    value = node.this
+    literal = isinstance(value, exp.Literal) and value.is_string
+    if target in ("regclass", "regtype"):
+        function = f"dp_{target}_{'oid' if literal else 'name'}"
+        return exp.Anonymous(this=function, expressions=[value.copy()])
+    if target in ("regproc", "regprocedure", "regnamespace", "regrole", "regoper"):
+        return exp.cast(value, "VARCHAR")
+    if target in ("oid", "regclass[]", "xid", "cid", "tid"):
+        return value if literal is False else exp.cast(value, "BIGINT")
+    if target in ("name", "text", "char", "\"char\"", "varchar") or "sql_identifier" in target:
+        return exp.cast(value, "VARCHAR")
+    if target in ("int2vector", "oidvector", "aclitem[]", "text[]", "name[]", "_text"):
+        return exp.cast(value, "VARCHAR[]")
+    if "." in target or target.startswith(("information_schema", "cardinal_number")):
+        return exp.cast(value, "VARCHAR")
+    return node
+
+
+def _output_name(node: exp.Expr) -> str:
+    """PostgreSQL names an unaliased function call after the function."""
+    if isinstance(node, exp.Dot):
+        node = node.expression
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    match = re.match(r"\w+", node.sql(dialect="postgres"))
+    return match.group(0).lower() if match else "?column?"
+
+
+def _function(node: exp.Func, context: SessionContext) -> exp.Expr:
+    if not isinstance(node, exp.Anonymous):
+        return node  # a function sqlglot knows: standard SQL, translated to DuckDB
+    name = str(node.name).lower()
+    if name in _SESSION_FUNCTIONS:
+        if name == "pg_backend_pid":
+            return exp.Literal.number(context.process_id)
+        return exp.Literal.string(context.database if "catalog" in name or "database" in name
+                                  else context.user)  # fmt: skip
+    if name in _MACROS:
+        return exp.Anonymous(this=f"dp_{name}", expressions=[e.copy() for e in node.expressions])
+    if name in _BUILTINS:
+        node.set("this", name)
+        return node
+    raise CatalogError("42883", f"function {name}() is not available in dpproxy's catalog")
+
+
+def first_keyword(sql: str) -> str:
+    """The statement's first keyword, upper case ('' for an empty statement)."""
+    match = re.match(r"\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*\(*\s*([A-Za-z_]+)", sql, re.S)
+    return match.group(1).upper() if match else ""
+
+
+def empty(sql: str) -> bool:
+    return not re.sub(r"--[^\n]*|/\*.*?\*/|;|\s", "", sql, flags=re.S)
+
+
