@@ -106,8 +106,7 @@ def memory(size: data.Size, system_name: str) -> dict[str, Any]:
     for query in QUERIES:
         if isinstance(system, SmartNoise) and not system.supports(query):
             continue
-        system.run(query)  # first-use allocations are not the query's own
-        _hwm_reset()
+        _hwm_reset()  # one cold run per query: its first-use allocations count too
         system.run(query)
         peaks[query.name] = _rss_mb("VmHWM")
     return {"size": size.name, "system": system_name, "after_load_mb": loaded, "peak_mb": peaks}

@@ -36,6 +36,14 @@ def analyst(i: int) -> str:
     return f"bench{i:02d}"
 
 
+def set_port(policy_dir: Path, port: int) -> None:
+    """Point the wire server of an existing policy directory at ``port``."""
+    path = policy_dir / "dpproxy.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["server"]["port"] = port
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
 def write(size: Size, *, port: int = 0) -> Path:
     """Write the policy directory for ``size`` and return it."""
     out = size.directory / "policies"
