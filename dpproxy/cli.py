@@ -16,6 +16,7 @@ from typing import Any
 
 from dpproxy.api import Proxy, Result
 from dpproxy.errors import DPProxyError
+from dpproxy.server import cli as server_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     policy_check.add_argument("directory", metavar="DIR")
     policy_check.add_argument("--format", choices=("table", "json"), default="table")
     policy_check.set_defaults(handler=_policy_check)
+    server_cli.register(sub)  # serve, passwd
     return parser
 
 
