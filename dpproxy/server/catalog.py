@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 import duckdb
 import sqlglot
@@ -35,16 +34,65 @@ _SCHEMAS = ("pg_catalog", "information_schema")
 _SESSION_FUNCTIONS = {"current_database", "current_catalog", "current_user", "session_user",
                       "user", "current_role", "pg_backend_pid"}  # fmt: skip
 # PostgreSQL functions that DuckDB provides under the same name and meaning
-_BUILTINS = frozenset({
-    "generate_series", "unnest", "regexp_replace", "split_part", "string_to_array",
-    "array_length", "cardinality", "position", "strpos", "left", "right", "lpad", "rpad",
-    "ltrim", "rtrim", "btrim", "replace", "translate", "repeat", "reverse", "md5", "chr",
-    "ascii", "initcap", "now", "to_char", "date_part", "age", "abs", "round", "floor",
-    "ceil", "greatest", "least", "nullif", "array_position", "array_remove", "unnest",
-    "row_number", "rank", "dense_rank", "lag", "lead", "first_value", "last_value",
-    "string_agg", "array_agg", "bool_and", "bool_or", "every", "concat_ws", "octet_length",
-    "char_length", "regexp_matches", "regexp_split_to_array", "txid_current", "random",
-})  # fmt: skip
+_BUILTINS = frozenset(
+    [
+        "generate_series",
+        "unnest",
+        "regexp_replace",
+        "split_part",
+        "string_to_array",
+        "array_length",
+        "cardinality",
+        "position",
+        "strpos",
+        "left",
+        "right",
+        "lpad",
+        "rpad",
+        "ltrim",
+        "rtrim",
+        "btrim",
+        "replace",
+        "translate",
+        "repeat",
+        "reverse",
+        "md5",
+        "chr",
+        "ascii",
+        "initcap",
+        "now",
+        "to_char",
+        "date_part",
+        "age",
+        "abs",
+        "round",
+        "floor",
+        "ceil",
+        "greatest",
+        "least",
+        "nullif",
+        "array_position",
+        "array_remove",
+        "row_number",
+        "rank",
+        "dense_rank",
+        "lag",
+        "lead",
+        "first_value",
+        "last_value",
+        "string_agg",
+        "array_agg",
+        "bool_and",
+        "bool_or",
+        "every",
+        "concat_ws",
+        "octet_length",
+        "char_length",
+        "regexp_matches",
+        "regexp_split_to_array",
+        "random",
+    ]
+)
 _FORBIDDEN = (exp.Create, exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Command,
               exp.Pragma, exp.Copy, exp.Into)  # fmt: skip
 _MACROS = frozenset(m.split("(", 1)[0] for m in pgcatalog.macros())
@@ -84,10 +132,10 @@ def parse(sql: str) -> exp.Expr:
         trees = sqlglot.parse(text, read=DIALECT)
     except (ParseError, TokenError, RecursionError):
         raise QueryRejected([Violation("42601", "query", "syntax error")]) from None
-    trees = [t for t in trees if t is not None]
-    if len(trees) != 1:
+    found = [t for t in trees if t is not None]
+    if len(found) != 1:
         raise QueryRejected([Violation("42601", "query", "exactly one statement is expected")])
-    return trees[0]
+    return found[0]
 
 
 class CatalogEngine:
@@ -98,10 +146,15 @@ class CatalogEngine:
         self._lock = threading.Lock()
         self._con = duckdb.connect(
             ":memory:",
-            config={"autoload_known_extensions": False, "autoinstall_known_extensions": False,
-                    "allow_community_extensions": False, "allow_unsigned_extensions": False,
-                    "python_enable_replacements": False, "threads": 1,
-                    "memory_limit": "256MB"},  # fmt: skip
+            config={
+                "autoload_known_extensions": False,
+                "autoinstall_known_extensions": False,
+                "allow_community_extensions": False,
+                "allow_unsigned_extensions": False,
+                "python_enable_replacements": False,
+                "threads": 1,
+                "memory_limit": "256MB",
+            },
         )
         pgcatalog.build(catalog, self._con)
         self._con.execute("SET enable_external_access = false")
@@ -157,7 +210,7 @@ def _name_outputs(tree: exp.Expr) -> None:
     """Unnamed output columns get PostgreSQL's names (``version``, ``?column?``)."""
     if not isinstance(tree, exp.Select):
         return
-    named = []
+    named: list[exp.Expr] = []
     for projection in tree.expressions:
         if isinstance(projection, exp.Alias | exp.Column | exp.Star):
             named.append(projection)
@@ -175,13 +228,19 @@ def _rewrite(node: exp.Expr, context: SessionContext, ctes: set[str]) -> exp.Exp
         if node.name in ctes and not node.db:
             return node
         return _table(node, context)
-    if isinstance(node, exp.Dot) and isinstance(node.this, exp.Identifier | exp.Var):
-        if node.this.name.lower() in _SCHEMAS and isinstance(node.expression, exp.Func):
-            return node.expression
+    if (
+        isinstance(node, exp.Dot)
+        and isinstance(node.this, exp.Identifier | exp.Var)
+        and node.this.name.lower() in _SCHEMAS
+        and isinstance(node.expression, exp.Func)
+    ):
+        function: exp.Expr = node.expression
+        return function
     if isinstance(node, exp.Cast):
         return _cast(node)
     if isinstance(node, exp.Collate):
-        return node.this
+        collated: exp.Expr = node.this
+        return collated
     if isinstance(node, exp.CurrentUser | exp.SessionUser):
         return exp.Literal.string(context.user)
     if isinstance(node, exp.Column) and not node.table and node.name in ("user", "current_role"):
@@ -238,7 +297,7 @@ def _cast(node: exp.Cast) -> exp.Expr:
         return exp.cast(value, "VARCHAR")
     if target in ("oid", "regclass[]", "xid", "cid", "tid"):
         return value if literal is False else exp.cast(value, "BIGINT")
-    if target in ("name", "text", "char", "\"char\"", "varchar") or "sql_identifier" in target:
+    if target in ("name", "text", "char", '"char"', "varchar") or "sql_identifier" in target:
         return exp.cast(value, "VARCHAR")
     if target in ("int2vector", "oidvector", "aclitem[]", "text[]", "name[]", "_text"):
         return exp.cast(value, "VARCHAR[]")
@@ -251,6 +310,7 @@ def _output_name(node: exp.Expr) -> str:
     """PostgreSQL names an unaliased function call after the function."""
     if isinstance(node, exp.Dot):
         node = node.expression
+    assert node is not None
     if isinstance(node, exp.Anonymous):
         return str(node.name).lower()
     match = re.match(r"\w+", node.sql(dialect="postgres"))
@@ -282,5 +342,3 @@ def first_keyword(sql: str) -> str:
 
 def empty(sql: str) -> bool:
     return not re.sub(r"--[^\n]*|/\*.*?\*/|;|\s", "", sql, flags=re.S)
-
-

@@ -28,8 +28,24 @@ if TYPE_CHECKING:
     from dpproxy.api import Session
 
 SERVER_VERSION = "15.0 (dpproxy 0.1.0)"
-KEYWORDS = frozenset({"SET", "RESET", "SHOW", "BEGIN", "START", "COMMIT", "END", "ROLLBACK",
-                      "ABORT", "DISCARD", "DEALLOCATE", "SAVEPOINT", "RELEASE", "UNLISTEN"})  # fmt: skip
+KEYWORDS = frozenset(
+    [
+        "SET",
+        "RESET",
+        "SHOW",
+        "BEGIN",
+        "START",
+        "COMMIT",
+        "END",
+        "ROLLBACK",
+        "ABORT",
+        "DISCARD",
+        "DEALLOCATE",
+        "SAVEPOINT",
+        "RELEASE",
+        "UNLISTEN",
+    ]
+)
 
 
 class SessionError(DPProxyError):
@@ -244,9 +260,9 @@ def _reset(words: list[str], state: SessionState) -> Outcome:
         return Outcome(None, [], "RESET")
     if key == "dpproxy.epsilon":
         state.epsilon = None
-    elif key in _PARAMETERS and key not in _READ_ONLY:
-        state.settings.pop(key, None)
-    elif "." in key and not key.startswith("dpproxy."):
+    elif (key in _PARAMETERS and key not in _READ_ONLY) or (
+        "." in key and not key.startswith("dpproxy.")
+    ):
         state.settings.pop(key, None)
     else:
         raise SessionError("42704", f'unrecognized configuration parameter "{name}"')
@@ -259,10 +275,19 @@ def _show_columns(words: list[str]) -> tuple[Column, ...]:
         return (Column("name", types.TEXT), Column("setting", types.TEXT),
                 Column("description", types.TEXT))  # fmt: skip
     if name == "dpproxy.budget":
-        return (Column("domain", types.TEXT),) + tuple(
-            Column(c, types.FLOAT8)
-            for c in ("epsilon_budget", "epsilon_spent", "epsilon_remaining", "delta_budget",
-                      "delta_spent", "delta_remaining")  # fmt: skip
+        return (
+            Column("domain", types.TEXT),
+            *tuple(
+                Column(c, types.FLOAT8)
+                for c in (
+                    "epsilon_budget",
+                    "epsilon_spent",
+                    "epsilon_remaining",
+                    "delta_budget",
+                    "delta_spent",
+                    "delta_remaining",
+                )
+            ),
         )
     return (Column(name, types.TEXT),)
 
@@ -287,8 +312,15 @@ def _show(words: list[str], state: SessionState, session: Session) -> Outcome:
         return Outcome(columns, rows, "SHOW")
     if name == "dpproxy.budget":
         budget_rows = [
-            (b.domain, b.epsilon_budget, b.epsilon_spent, b.epsilon_remaining,
-             b.delta_budget, b.delta_spent, b.delta_remaining)  # fmt: skip
+            (
+                b.domain,
+                b.epsilon_budget,
+                b.epsilon_spent,
+                b.epsilon_remaining,
+                b.delta_budget,
+                b.delta_spent,
+                b.delta_remaining,
+            )
             for b in session.budget()
         ]
         return Outcome(columns, list(budget_rows), "SHOW")
@@ -320,7 +352,9 @@ def _transaction(head: str, words: list[str], state: SessionState) -> Outcome:
         return Outcome(None, [], head)
     if head in ("ROLLBACK", "ABORT") and "TO" in upper:
         if state.transaction == "I":
-            raise SessionError("25P01", "ROLLBACK TO SAVEPOINT can only be used in transaction blocks")
+            raise SessionError(
+                "25P01", "ROLLBACK TO SAVEPOINT can only be used in transaction blocks"
+            )
         state.transaction = "T"
         return Outcome(None, [], "ROLLBACK")
     if state.transaction == "I":

@@ -17,6 +17,7 @@ Query(sql='SELECT 1')
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from dpproxy.server.messages import (
     AuthenticationOk,
@@ -285,7 +286,7 @@ def _close(body: _Payload) -> Frontend:
     return Close(kind, body.cstring())
 
 
-def _copy(kind: str) -> object:
+def _copy(kind: str) -> Callable[[_Payload], Frontend]:
     def decode(body: _Payload) -> Frontend:
         body.pos = len(body.data)
         return CopyMessage(kind)
@@ -298,7 +299,7 @@ def _function_call(body: _Payload) -> Frontend:
     return FunctionCall()
 
 
-_DECODERS = {
+_DECODERS: dict[bytes, Callable[[_Payload], Frontend]] = {
     b"Q": _query,
     b"P": _parse,
     b"B": _bind,
@@ -362,8 +363,14 @@ def encode(message: Backend) -> bytes:
             for f in fields:
                 parts.append(_cstr(f.name))
                 parts.append(
-                    _FIELD.pack(f.table_oid, f.column_number, f.type_oid, f.type_size,
-                                f.type_modifier, f.format)  # fmt: skip
+                    _FIELD.pack(
+                        f.table_oid,
+                        f.column_number,
+                        f.type_oid,
+                        f.type_size,
+                        f.type_modifier,
+                        f.format,
+                    )
                 )
             return _frame(b"T", b"".join(parts))
         case CommandComplete(tag):

@@ -18,6 +18,7 @@ resolves an untyped literal.
 from __future__ import annotations
 
 import datetime
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ def placeholders(sql: str) -> tuple[Placeholder, ...]:
     except TokenError:
         return ()  # the query is rejected with its position when it is parsed
     found = []
-    for token, following in zip(tokens, tokens[1:], strict=False):
+    for token, following in itertools.pairwise(tokens):
         if (
             token.token_type == TokenType.PARAMETER
             and following.token_type == TokenType.NUMBER
@@ -62,8 +63,14 @@ def placeholders(sql: str) -> tuple[Placeholder, ...]:
             index = int(following.text)
             if not 1 <= index <= MAX_PARAMETERS:
                 raise QueryRejected(
-                    [Violation("42P02", f"${following.text}", "there is no such parameter",
-                               offset=token.start)]  # fmt: skip
+                    [
+                        Violation(
+                            "42P02",
+                            f"${following.text}",
+                            "there is no such parameter",
+                            offset=token.start,
+                        )
+                    ]
                 )
             found.append(Placeholder(index, token.start, following.end + 1))
     return tuple(found)
@@ -96,8 +103,14 @@ def bind(sql: str, values: Sequence[Any]) -> BoundSQL:
     for ph in placeholders(sql):
         if ph.index > len(values):
             raise QueryRejected(
-                [Violation("08P01", f"${ph.index}", "no value was bound for this parameter",
-                           offset=ph.start)]  # fmt: skip
+                [
+                    Violation(
+                        "08P01",
+                        f"${ph.index}",
+                        "no value was bound for this parameter",
+                        offset=ph.start,
+                    )
+                ]
             )
         text = literal(values[ph.index - 1])
         parts.append(sql[cursor : ph.start])

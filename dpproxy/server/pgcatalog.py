@@ -336,8 +336,7 @@ def macros() -> list[str]:
         "txid_current() AS 1",
         "array_upper(a, d) AS len(a)",
         "array_lower(a, d) AS 1",
-        f"to_regclass(n) AS (SELECT dp_c.oid FROM {SCHEMA}.pg_class dp_c "
-        "WHERE dp_c.relname = n)",
+        f"to_regclass(n) AS (SELECT dp_c.oid FROM {SCHEMA}.pg_class dp_c WHERE dp_c.relname = n)",
         "quote_ident(s) AS CASE WHEN regexp_full_match(s, '[a-z_][a-z0-9_$]*') THEN s "
         "ELSE '\"' || replace(s, '\"', '\"\"') || '\"' END",
         f"regclass_oid(n) AS (SELECT dp_c.oid FROM {SCHEMA}.pg_class dp_c WHERE dp_c.relname "

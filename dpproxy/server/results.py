@@ -60,8 +60,9 @@ def result_formats(count: int, requested: Sequence[int]) -> tuple[int, ...]:
 def row_description(columns: Sequence[Column], formats: Sequence[int]) -> RowDescription:
     return RowDescription(
         tuple(
-            FieldDescription(c.name, c.type.oid, c.type.size, -1,
-                             f if types.binary_supported(c.type.oid) else 0)  # fmt: skip
+            FieldDescription(
+                c.name, c.type.oid, c.type.size, -1, f if types.binary_supported(c.type.oid) else 0
+            )
             for c, f in zip(columns, formats, strict=True)
         )
     )

@@ -1,0 +1,241 @@
+"""The asyncio server: accepts connections and moves bytes, nothing else.
+
+Each connection feeds its bytes to a sans-IO ``ServerProtocol`` and hands the messages
+it yields to that connection's ``Backend`` in a thread pool of ``server.workers``
+threads (the DP engine blocks). A CancelRequest interrupts the query of the session
+whose key it carries. A broken message closes only its own connection. SIGTERM stops
+accepting, interrupts running queries (their charges are already in the ledger),
+tells every client, waits for the workers and closes the ledger.
+
+>>> # asyncio.run(Server(Proxy("policies/")).serve())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import ssl
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from dpproxy.api import Proxy
+from dpproxy.errors import DPProxyError
+from dpproxy.policy.model import TLSMode
+from dpproxy.server.backend import Backend
+from dpproxy.server.catalog import CatalogEngine
+from dpproxy.server.codec import ProtocolViolation, encode
+from dpproxy.server.messages import ErrorResponse, Frontend
+from dpproxy.server.protocol import (
+    Authenticated,
+    Cancel,
+    Goodbye,
+    ProtocolSettings,
+    ServerProtocol,
+    TLSRequested,
+)
+from dpproxy.server.scram import ScramError, Verifier
+
+log = logging.getLogger("dpproxy.server")
+STARTUP_TIMEOUT = 30.0  # seconds to complete startup and authentication
+READ_SIZE = 65_536
+
+
+@dataclass
+class _Connection:
+    writer: asyncio.StreamWriter
+    protocol: ServerProtocol
+    backend: Backend | None = None
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class Server:
+    """``dpproxy serve``: a PostgreSQL wire endpoint in front of one ``Proxy``."""
+
+    def __init__(self, proxy: Proxy, *, host: str | None = None, port: int | None = None) -> None:
+        self.proxy = proxy
+        self.policy = proxy.policies.config.server
+        self.host = host or self.policy.host
+        self.port = self.policy.port if port is None else port
+        self.catalog = CatalogEngine(proxy.catalog, proxy.policies.config.queries.timeout_seconds)
+        self._pool = ThreadPoolExecutor(self.policy.workers, thread_name_prefix="dpproxy-worker")
+        self._ssl = self._ssl_context()
+        self._verifiers = self._load_verifiers()
+        self._settings = ProtocolSettings(
+            trust=self.policy.authentication == "trust",
+            tls_available=self._ssl is not None,
+            tls_required=self.policy.tls is not None and self.policy.tls.mode is TLSMode.REQUIRE,
+            verifier_for=self._verifiers.get,
+        )
+        self._connections: set[_Connection] = set()
+        self._sessions: dict[int, _Connection] = {}
+        self._server: asyncio.Server | None = None
+        self._stopping = asyncio.Event()
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        tls = self.policy.tls
+        if tls is None or tls.mode is TLSMode.DISABLE:
+            return None
+        base = self.proxy.policies.directory
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(base / tls.certificate, base / tls.key)
+        return context
+
+    def _load_verifiers(self) -> dict[str, Verifier]:
+        verifiers = {}
+        for name, analyst in self.proxy.policies.config.analysts.items():
+            if analyst.scram is None:
+                continue
+            try:
+                verifiers[name] = Verifier.parse(analyst.scram)
+            except ScramError:
+                raise DPProxyError(f"dpproxy.yaml: analysts.{name}.scram: {analyst.scram[:14]}"
+                                   "... is not a SCRAM-SHA-256 verifier") from None  # fmt: skip
+        return verifiers
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve_client, self.host, self.port)
+        sockets = self._server.sockets or ()
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        log.info("dpproxy listening on %s:%d", self.host, self.port)
+
+    async def serve(self) -> None:
+        """Run until SIGTERM or SIGINT, then shut down gracefully."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        try:
+            await self._stopping.wait()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            await self.stop()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        reason = "terminating connection due to administrator command"
+        for connection in list(self._connections):
+            if connection.backend is not None:
+                connection.backend.cancel(reason)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._pool.shutdown, True)  # running queries end
+        for connection in list(self._connections):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                connection.writer.write(encode(ErrorResponse("FATAL", "57P01", reason)))
+            connection.writer.close()
+            if connection.task is not None:
+                connection.task.cancel()
+        tasks = [c.task for c in list(self._connections) if c.task is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.catalog.close()
+        self.proxy.close()
+        log.info("dpproxy stopped")
+
+    # -- one connection -------------------------------------------------------------
+
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        connection = _Connection(writer, ServerProtocol(self._settings))
+        connection.task = asyncio.current_task()
+        if len(self._connections) >= self.policy.max_connections or self._stopping.is_set():
+            writer.write(encode(ErrorResponse("FATAL", "53300", "sorry, too many clients already")))
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            writer.close()
+            return
+        self._connections.add(connection)
+        try:
+            await self._converse(reader, connection)
+        except ProtocolViolation as violation:
+            log.info("closing connection: protocol violation: %s", violation.message)
+            connection.protocol.fail(violation)
+            writer.write(connection.protocol.data_to_send())
+        except (ConnectionError, TimeoutError, ssl.SSLError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._connections.discard(connection)
+            if connection.backend is not None:
+                self._sessions.pop(connection.backend.key[0], None)
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await writer.drain()
+            writer.close()
+
+    async def _converse(self, reader: asyncio.StreamReader, connection: _Connection) -> None:
+        proto, writer = connection.protocol, connection.writer
+        loop = asyncio.get_running_loop()
+        while True:
+            if connection.backend is None:
+                data = await asyncio.wait_for(reader.read(READ_SIZE), STARTUP_TIMEOUT)
+            else:
+                data = await reader.read(READ_SIZE)
+            if not data:
+                return
+            proto.receive_data(data)
+            while (event := proto.next_event()) is not None:
+                if isinstance(event, TLSRequested):
+                    proto.answer_tls(self._ssl is not None)
+                    writer.write(proto.data_to_send())
+                    await writer.drain()
+                    if self._ssl is not None:
+                        await writer.start_tls(self._ssl)
+                    continue
+                if isinstance(event, Cancel):
+                    self._cancel(event)
+                    return
+                if isinstance(event, Authenticated):
+                    if not self._open_session(connection, event):
+                        writer.write(proto.data_to_send())
+                        return
+                elif isinstance(event, Goodbye):
+                    writer.write(proto.data_to_send())
+                    return
+                else:
+                    assert connection.backend is not None  # messages come after Authenticated
+                    replies = await loop.run_in_executor(
+                        self._pool, connection.backend.handle, _frontend(event)
+                    )
+                    proto.send(*replies)
+                writer.write(proto.data_to_send())
+            writer.write(proto.data_to_send())
+            await writer.drain()
+
+    def _open_session(self, connection: _Connection, event: Authenticated) -> bool:
+        database = event.parameters.get("database") or event.user
+        key = (secrets.randbelow(2**31 - 1) + 1, secrets.randbelow(2**31 - 1) + 1)
+        while key[0] in self._sessions:
+            key = (secrets.randbelow(2**31 - 1) + 1, key[1])
+        try:
+            backend = Backend(self.proxy, self.catalog, event.user, database, key)
+        except DPProxyError:
+            connection.protocol.fail(
+                ErrorResponse("FATAL", "28000", f'role "{event.user}" does not exist')
+            )
+            return False
+        connection.backend = backend
+        self._sessions[key[0]] = connection
+        connection.protocol.send(*backend.startup())
+        log.info("session %d opened for analyst %s", key[0], event.user)
+        return True
+
+    def _cancel(self, request: Cancel) -> None:
+        target = self._sessions.get(request.process_id)
+        if target is None or target.backend is None:
+            return
+        if secrets.compare_digest(
+            request.secret_key.to_bytes(4, "big", signed=True),
+            target.backend.key[1].to_bytes(4, "big", signed=True),
+        ):
+            target.backend.cancel()
+
+
+def _frontend(event: object) -> Frontend:
+    return event  # type: ignore[return-value]
