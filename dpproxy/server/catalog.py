@@ -72,6 +72,7 @@ _BUILTINS = frozenset(
         "least",
         "nullif",
         "array_position",
+        "array_to_string",
         "array_remove",
         "row_number",
         "rank",
@@ -93,6 +94,8 @@ _BUILTINS = frozenset(
         "random",
     ]
 )
+_TYPE_NAMES = {"int2": "SMALLINT", "int4": "INTEGER", "int8": "BIGINT", "float4": "REAL",
+               "float8": "DOUBLE", "bool": "BOOLEAN", "bpchar": "VARCHAR"}  # fmt: skip
 _FORBIDDEN = (exp.Create, exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Command,
               exp.Pragma, exp.Copy, exp.Into)  # fmt: skip
 _MACROS = frozenset(m.split("(", 1)[0] for m in pgcatalog.macros())
@@ -228,6 +231,9 @@ def _rewrite(node: exp.Expr, context: SessionContext, ctes: set[str]) -> exp.Exp
         if node.name in ctes and not node.db:
             return node
         return _table(node, context)
+    if isinstance(node, exp.Table) and node.args.get("db") is not None:
+        node.set("db", None)  # a table function: pg_catalog.generate_series(...)
+        return node
     if (
         isinstance(node, exp.Dot)
         and isinstance(node.this, exp.Identifier | exp.Var)
@@ -301,6 +307,9 @@ def _cast(node: exp.Cast) -> exp.Expr:
         return exp.cast(value, "VARCHAR")
     if target in ("int2vector", "oidvector", "aclitem[]", "text[]", "name[]", "_text"):
         return exp.cast(value, "VARCHAR[]")
+    base, array = target.removesuffix("[]"), target.endswith("[]")
+    if base in _TYPE_NAMES:
+        return exp.cast(value, _TYPE_NAMES[base] + ("[]" if array else ""))
     if "." in target or target.startswith(("information_schema", "cardinal_number")):
         return exp.cast(value, "VARCHAR")
     return node

@@ -49,7 +49,8 @@ TABLES: dict[str, str] = {
         "atttypmod INTEGER, attbyval BOOLEAN, attstorage VARCHAR, attalign VARCHAR, "
         "attnotnull BOOLEAN, atthasdef BOOLEAN, atthasmissing BOOLEAN, attidentity VARCHAR, "
         "attgenerated VARCHAR, attisdropped BOOLEAN, attislocal BOOLEAN, attinhcount INTEGER, "
-        "attcollation BIGINT, attacl VARCHAR[], attoptions VARCHAR[], attfdwoptions VARCHAR[]"
+        "attcollation BIGINT, attacl VARCHAR[], attoptions VARCHAR[], attfdwoptions VARCHAR[], "
+        "attcompression VARCHAR"
     ),
     "pg_type": (
         "oid BIGINT, typname VARCHAR, typnamespace BIGINT, typowner BIGINT, typlen SMALLINT, "
@@ -104,7 +105,7 @@ TABLES: dict[str, str] = {
     "pg_database": (
         "oid BIGINT, datname VARCHAR, datdba BIGINT, encoding INTEGER, datcollate VARCHAR, "
         "datctype VARCHAR, datistemplate BOOLEAN, datallowconn BOOLEAN, datconnlimit INTEGER, "
-        "dattablespace BIGINT, datacl VARCHAR[]"
+        "dattablespace BIGINT, datacl VARCHAR[], datlocprovider VARCHAR, daticulocale VARCHAR"
     ),
     "pg_roles": (
         "oid BIGINT, rolname VARCHAR, rolsuper BOOLEAN, rolinherit BOOLEAN, "
@@ -205,7 +206,10 @@ def _rows(catalog: Catalog) -> Iterator[tuple[str, Sequence[tuple[Any, ...]]]]:
     yield "pg_type", [_type_row(t) for t in types.ALL]
     yield "pg_am", [(2, "heap", "heap_tableam_handler", "t"), (403, "btree", "bthandler", "i")]
     yield "pg_collation", [(100, "default", PG_CATALOG, "d")]
-    yield "pg_database", [(16384, "", OWNER_OID, 6, "C", "C", False, True, -1, 1663, None)]
+    yield (
+        "pg_database",
+        [(16384, "", OWNER_OID, 6, "C", "C", False, True, -1, 1663, None, "c", None)],
+    )
     yield "pg_roles", [(OWNER_OID + 1, "", False, True, False, False, True, False, -1, None,
                         False, None)]  # fmt: skip
     yield "pg_user", [("", OWNER_OID + 1, False, False)]
@@ -252,7 +256,7 @@ def _class_row(oid: int, name: str, columns: int) -> tuple[Any, ...]:
 def _attribute_row(table: int, name: str, pg: types.PgType, number: int) -> tuple[Any, ...]:
     return (table, name, pg.oid, -1, pg.size, number, 0, -1, -1, pg.size in (1, 2, 4, 8), "p",
             "i", False, False, False, "", "", False, True, 0, 100 if pg.category == "S" else 0,
-            None, None, None)  # fmt: skip
+            None, None, None, "")  # fmt: skip
 
 
 def _is_column_row(table: str, name: str, number: int, pg: types.PgType) -> tuple[Any, ...]:
@@ -313,6 +317,7 @@ def macros() -> list[str]:
         "pg_get_function_arguments(o) AS NULL",
         "pg_get_serial_sequence(t, c) AS NULL",
         "pg_get_statisticsobjdef_columns(o) AS NULL",
+        "pg_relation_is_publishable(o) AS false",
         "pg_encoding_to_char(e) AS 'UTF8'",
         "pg_client_encoding() AS 'UTF8'",
         "pg_is_in_recovery() AS false",

@@ -43,7 +43,7 @@ STARTUP_TIMEOUT = 30.0  # seconds to complete startup and authentication
 READ_SIZE = 65_536
 
 
-@dataclass
+@dataclass(eq=False)
 class _Connection:
     writer: asyncio.StreamWriter
     protocol: ServerProtocol
