@@ -305,10 +305,7 @@ class Backend:
             case Kind.CATALOG:
                 return self.catalog.run(tree_of(bound.sql), self.context)
             case Kind.SESSION:
-                outcome = chatter.run(bound.sql, self.state, self.session)
-                if bound.sql.strip().upper().startswith("DISCARD"):
-                    self.statements.clear()
-                return outcome
+                return self._session_statement(bound.sql)
             case Kind.EXPLAIN:
                 request = explain_request(bound.sql)
                 try:
@@ -317,6 +314,36 @@ class Backend:
                     raise _Shifted(exc, request.inner_offset) from None
                 return notices.explain_outcome(explanation, request.json)
         raise InternalError(f"no runner for {kind}")
+
+    def _session_statement(self, sql: str) -> Outcome:
+        words = sql.split()
+        head = words[0].upper()
+        if head == "DISCARD":
+            what = " ".join(words[1:]).upper().rstrip(";").strip()
+            if what not in ("ALL", "PLANS", "SEQUENCES", "TEMP", "TEMPORARY"):
+                raise ProtocolError("42601", "DISCARD needs ALL, PLANS, SEQUENCES or TEMP")
+            if what == "ALL":
+                if self.state.transaction != "I":
+                    raise ProtocolError(
+                        "25001", "DISCARD ALL cannot run inside a transaction block"
+                    )
+                self.state.settings.clear()
+                self.state.epsilon = None
+                self.statements.clear()
+                self.portals.clear()
+            return Outcome(None, [], f"DISCARD {what}")
+        if head == "DEALLOCATE":
+            names = [w for w in words[1:] if w.upper() != "PREPARE"]
+            if len(names) != 1:
+                raise ProtocolError("42601", "DEALLOCATE needs a statement name or ALL")
+            name = names[0].rstrip(";").strip('"')
+            if name.upper() == "ALL":
+                self.statements.clear()
+                return Outcome(None, [], "DEALLOCATE ALL")
+            if self.statements.pop(name, None) is None:
+                raise ProtocolError("26000", f'prepared statement "{name}" does not exist')
+            return Outcome(None, [], "DEALLOCATE")
+        return chatter.run(sql, self.state, self.session)
 
     def _dp_query(self, sql: str) -> Outcome:
         described = self.session.describe(sql)  # types for the RowDescription
