@@ -94,6 +94,7 @@ _BUILTINS = frozenset(
         "random",
     ]
 )
+_RENAMED = {"json_build_object": "json_object", "jsonb_build_object": "json_object"}
 _TYPE_NAMES = {"int2": "SMALLINT", "int4": "INTEGER", "int8": "BIGINT", "float4": "REAL",
                "float8": "DOUBLE", "bool": "BOOLEAN", "bpchar": "VARCHAR"}  # fmt: skip
 _FORBIDDEN = (exp.Create, exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Command,
@@ -242,6 +243,10 @@ def _rewrite(node: exp.Expr, context: SessionContext, ctes: set[str]) -> exp.Exp
     ):
         function: exp.Expr = node.expression
         return function
+    if isinstance(node, exp.Column) and node.args.get("db") is not None:
+        if node.args["db"].name.lower() in _SCHEMAS:
+            node.set("db", None)  # pg_catalog.pg_class.relname: the table's alias is enough
+        return node
     if isinstance(node, exp.Cast):
         return _cast(node)
     if isinstance(node, exp.Collate):
@@ -337,8 +342,8 @@ def _function(node: exp.Func, context: SessionContext) -> exp.Expr:
                                   else context.user)  # fmt: skip
     if name in _MACROS:
         return exp.Anonymous(this=f"dp_{name}", expressions=[e.copy() for e in node.expressions])
-    if name in _BUILTINS:
-        node.set("this", name)
+    if name in _BUILTINS or name in _RENAMED:
+        node.set("this", _RENAMED.get(name, name))
         return node
     raise CatalogError("42883", f"function {name}() is not available in dpproxy's catalog")
 

@@ -293,12 +293,12 @@ def _show_columns(words: list[str]) -> tuple[Column, ...]:
 
 
 def _show_name(words: list[str]) -> str:
-    upper = [w.upper() for w in words[1:]]
-    if upper[:2] == ["TIME", "ZONE"]:
+    phrase = " ".join(" ".join(words[1:]).upper().split())
+    if phrase == "TIME ZONE":
         return "timezone"
-    if upper[:3] == ["TRANSACTION", "ISOLATION", "LEVEL"]:
+    if phrase == "TRANSACTION ISOLATION LEVEL":
         return "transaction_isolation"
-    if not upper:
+    if not phrase:
         raise SessionError("42601", "SHOW needs a parameter name")
     return _dotted(words[1:])[0].lower()
 

@@ -136,7 +136,8 @@ TABLES: dict[str, str] = {
     "pg_enum": "oid BIGINT, enumtypid BIGINT, enumsortorder REAL, enumlabel VARCHAR",
     "pg_depend": "classid BIGINT, objid BIGINT, objsubid INTEGER, refclassid BIGINT, "
     "refobjid BIGINT, refobjsubid INTEGER, deptype VARCHAR",
-    "pg_sequence": "seqrelid BIGINT, seqtypid BIGINT",
+    "pg_sequence": "seqrelid BIGINT, seqtypid BIGINT, seqstart BIGINT, seqincrement BIGINT, "
+    "seqmax BIGINT, seqmin BIGINT, seqcache BIGINT, seqcycle BOOLEAN",
     "pg_language": "oid BIGINT, lanname VARCHAR",
     "pg_foreign_table": "ftrelid BIGINT, ftserver BIGINT, ftoptions VARCHAR[]",
     "pg_foreign_server": "oid BIGINT, srvname VARCHAR",
@@ -289,6 +290,11 @@ def _table_comment(description: str | None, info: Any) -> str:
     return f"{description} ({kind})" if description else kind
 
 
+SYSTEM_OIDS = {"pg_class": 1259, "pg_type": 1247, "pg_attribute": 1249, "pg_proc": 1255,
+               "pg_namespace": 2615, "pg_constraint": 2606, "pg_database": 1262,
+               "pg_description": 2609, "pg_index": 2610, "pg_trigger": 2620}  # fmt: skip
+
+
 def macros() -> list[str]:
     """PostgreSQL catalog functions; created as ``dp_<name>`` so no DuckDB function
     of the same name is ever called instead."""
@@ -298,6 +304,7 @@ def macros() -> list[str]:
         "pg_table_is_visible(o) AS true",
         "pg_type_is_visible(o) AS true",
         "pg_function_is_visible(o) AS true",
+        "pg_collation_is_visible(o) AS true",
         f"format_type(t, m) AS CASE t {format_type} ELSE NULL END",
         "pg_get_userbyid(u) AS 'dpproxy'",
         "pg_get_expr(e, r) AS NULL, (e, r, p) AS NULL",
@@ -342,10 +349,16 @@ def macros() -> list[str]:
         "array_upper(a, d) AS len(a)",
         "array_lower(a, d) AS 1",
         f"to_regclass(n) AS (SELECT dp_c.oid FROM {SCHEMA}.pg_class dp_c WHERE dp_c.relname = n)",
+        f"to_regtype(n) AS (SELECT dp_t.oid FROM {SCHEMA}.pg_type dp_t WHERE dp_t.typname = n)",
+        f"to_regnamespace(n) AS (SELECT dp_n.oid FROM {SCHEMA}.pg_namespace dp_n "
+        "WHERE dp_n.nspname = n)",
         "quote_ident(s) AS CASE WHEN regexp_full_match(s, '[a-z_][a-z0-9_$]*') THEN s "
         "ELSE '\"' || replace(s, '\"', '\"\"') || '\"' END",
-        f"regclass_oid(n) AS (SELECT dp_c.oid FROM {SCHEMA}.pg_class dp_c WHERE dp_c.relname "
-        "= regexp_replace(replace(CAST(n AS VARCHAR), '\"', ''), '^(public|pg_catalog)\\.', ''))",
+        "relation_name(n) AS regexp_replace(replace(CAST(n AS VARCHAR), '\"', ''), "
+        "'^(public|pg_catalog)\\.', '')",
+        f"regclass_oid(n) AS coalesce((SELECT dp_c.oid FROM {SCHEMA}.pg_class dp_c WHERE "
+        "dp_c.relname = dp_relation_name(n)), "
+        f"MAP {_duckdb_map(SYSTEM_OIDS)}[dp_relation_name(n)])",
         f"regclass_name(o) AS coalesce((SELECT dp_c.relname FROM {SCHEMA}.pg_class dp_c "
         "WHERE dp_c.oid = o), CAST(o AS VARCHAR))",
         f"regtype_oid(n) AS (SELECT dp_t.oid FROM {SCHEMA}.pg_type dp_t WHERE dp_t.typname = n)",
@@ -353,3 +366,7 @@ def macros() -> list[str]:
         "pg_get_keywords() AS TABLE SELECT * FROM (VALUES ('all', 'R', 'reserved'), "
         "('select', 'R', 'reserved')) AS k(word, catcode, catdesc)",
     ]
+
+
+def _duckdb_map(mapping: dict[str, int]) -> str:
+    return "{" + ", ".join(f"'{k}': {v}" for k, v in mapping.items()) + "}"
