@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench sample-data clean
+.PHONY: run test test-fast test-clients lint bench sample-data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,14 +15,34 @@ $(STAMP): pyproject.toml
 ## run: the seed scenario on the embedded DuckDB default with the sample data
 run: $(STAMP)
 	$(BIN)/python -m dpproxy.demo
+	@echo
+	@echo "Now serving the sample data over the PostgreSQL protocol (Ctrl-C stops the server):"
+	@echo "  psql -h 127.0.0.1 -p 5433 -U alice dpproxy    # password: alice-demo (bob: bob-demo)"
+	@echo "  psql 'host=127.0.0.1 port=5433 user=alice password=alice-demo dbname=dpproxy'"
+	@echo
+	$(BIN)/dpproxy serve --policies policies
 
 ## test: the whole suite, statistical tests included
-test: $(STAMP)
+test: $(STAMP) test-clients
 	$(BIN)/python -m pytest
 
 ## test-fast: skip the slow statistical tests while developing
-test-fast: $(STAMP)
+test-fast: $(STAMP) test-clients
 	$(BIN)/python -m pytest -m "not slow"
+
+## test-clients: psql, pgjdbc and javac for the wire server's integration tests (Debian)
+JDBC_JAR := /usr/share/java/postgresql.jar
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+test-clients:
+	@missing=""; \
+	command -v psql >/dev/null || missing="$$missing postgresql-client"; \
+	[ -f $(JDBC_JAR) ] || missing="$$missing libpostgresql-jdbc-java"; \
+	command -v javac >/dev/null || missing="$$missing default-jdk-headless"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
 
 LINTED := dpproxy tests sample_data $(wildcard bench)
 
