@@ -36,7 +36,6 @@ from dpproxy.server.messages import (
     Frontend,
     GSSENCRequest,
     Parse,
-    ReadyForQuery,
     SSLRequest,
     StartupMessage,
     Sync,
@@ -109,6 +108,12 @@ class ServerProtocol:
         self._skipping = False  # after an extended-query error: drop messages until Sync
         self._last: Frontend | None = None
         self._tls_asked = False
+        self._refusal: ErrorResponse | None = None
+
+    def refuse_startup(self, error: ErrorResponse) -> None:
+        """Answer the startup packet with ``error`` (after TLS negotiation, as PostgreSQL
+        does for "too many clients", so clients that ask for TLS first see the message)."""
+        self._refusal = error
 
     def receive_data(self, data: bytes) -> None:
         self._reader.feed(data)
@@ -185,6 +190,9 @@ class ServerProtocol:
         user = startup.parameters.get("user", "")
         if not user:
             raise ProtocolViolation("no PostgreSQL user name specified in startup packet", "28000")
+        if self._refusal is not None:
+            self.fail(self._refusal)
+            return Goodbye(self._refusal.message)
         if self.settings.tls_required and not self.tls:
             self.fail(ErrorResponse("FATAL", "28000", "this server accepts TLS connections only"))
             return Goodbye("TLS required")
@@ -231,7 +239,3 @@ class ServerProtocol:
         self.send(AuthenticationOk())
         self.phase = Phase.READY
         return Authenticated(self.user, dict(self._startup.parameters))
-
-    @staticmethod
-    def ready(status: str) -> ReadyForQuery:
-        return ReadyForQuery(status)

@@ -147,12 +147,11 @@ class Server:
         connection = _Connection(writer, ServerProtocol(self._settings))
         connection.task = asyncio.current_task()
         if len(self._connections) >= self.policy.max_connections or self._stopping.is_set():
-            writer.write(encode(ErrorResponse("FATAL", "53300", "sorry, too many clients already")))
-            with contextlib.suppress(ConnectionError):
-                await writer.drain()
-            writer.close()
-            return
-        self._connections.add(connection)
+            connection.protocol.refuse_startup(
+                ErrorResponse("FATAL", "53300", "sorry, too many clients already")
+            )
+        else:
+            self._connections.add(connection)
         try:
             await self._converse(reader, connection)
         except ProtocolViolation as violation:
