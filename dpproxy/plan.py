@@ -23,11 +23,26 @@ from sqlglot import exp
 
 from dpproxy.bounds import Interval
 from dpproxy.check.checked import AggKind, CheckedQuery
-from dpproxy.errors import InternalError, QueryRejected, Violation
-from dpproxy.noise import Mechanism, make_gaussian, make_laplace, selection_threshold
+from dpproxy.errors import InternalError, QueryLimitExceeded, QueryRejected, Violation
+from dpproxy.noise import (
+    DiscreteGaussian,
+    DiscreteLaplace,
+    Mechanism,
+    make_gaussian,
+    make_laplace,
+    selection_threshold,
+)
 from dpproxy.policy.model import Accounting
 
 GRID_STEPS = 2**16  # a non-integer measure's range is cut into at least this many steps
+EXACT_INTEGERS = 2**24  # integer measures up to this magnitude are summed exactly (step 1)
+# Accuracy figures and selection thresholds are computed in floating point from the
+# noise scale; beyond these scales they lose all precision (exp(-1/scale) rounds to 1) or
+# take minutes (the discrete Gaussian's tail is summed term by term). Such noise would
+# drown any answer anyway, so the query is refused before anything runs.
+MAX_LAPLACE_SCALE = Fraction(2**50)
+MAX_GAUSSIAN_SIGMA2 = Fraction(2**100)
+MAX_SELECTION_SIGMA2 = Fraction(2**14)
 
 
 class MeasureKind(StrEnum):
@@ -56,11 +71,13 @@ class Grid:
 
     @classmethod
     def for_bounds(cls, bounds: Interval) -> Grid:
-        if bounds.integer:
+        if bounds.integer and bounds.magnitude <= EXACT_INTEGERS:
             step = Fraction(1)
-        else:
+        else:  # a power of two: the range cut into about GRID_STEPS steps
             width = max(bounds.hi - bounds.lo, bounds.magnitude, Fraction(1, 2**20))
             step = Fraction(2) ** (math.floor(math.log2(width)) - 16)
+            if bounds.integer:
+                step = max(step, Fraction(1))
         lo = math.floor(bounds.lo / step)
         hi = math.ceil(bounds.hi / step)
         return cls(step, lo, hi, (lo + hi) // 2, bounds.lo, bounds.hi)
@@ -193,6 +210,7 @@ def make_plan(
         )
         for kind, arg, grid, l1, l2sq, unit in specs
     )
+    _check_scales(measurements)
     selection = None
     query_delta = Fraction(0)
     units = builder.units_index
@@ -210,7 +228,10 @@ def make_plan(
                         )
                     ]
                 )
-            threshold = selection_threshold(measurements[units].mechanism, builder.k, delta)
+            mechanism = measurements[units].mechanism
+            if isinstance(mechanism, DiscreteGaussian) and mechanism.sigma2 > MAX_SELECTION_SIGMA2:
+                raise _too_little_epsilon("the noisy group sizes used to select groups")
+            threshold = selection_threshold(mechanism, builder.k, delta)
             query_delta = delta
         selection = Selection(units, threshold, query.min_group_size)
     plan = QueryPlan(
@@ -226,6 +247,24 @@ def make_plan(
     )
     plan.verify()
     return plan
+
+
+def _check_scales(measurements: tuple[Measurement, ...]) -> None:
+    for m in measurements:
+        mechanism = m.mechanism
+        if isinstance(mechanism, DiscreteLaplace):
+            too_large = mechanism.scale > MAX_LAPLACE_SCALE
+        else:
+            too_large = mechanism.sigma2 > MAX_GAUSSIAN_SIGMA2
+        if too_large:
+            raise _too_little_epsilon(m.label)
+
+
+def _too_little_epsilon(what: str) -> QueryLimitExceeded:
+    return QueryLimitExceeded(
+        f"epsilon is too small for this query: the noise on {what} would be too large "
+        "to compute its accuracy; ask for a larger epsilon"
+    )
 
 
 def _mechanism(
