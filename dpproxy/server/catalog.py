@@ -247,6 +247,8 @@ def _rewrite(node: exp.Expr, context: SessionContext, ctes: set[str]) -> exp.Exp
         if node.args["db"].name.lower() in _SCHEMAS:
             node.set("db", None)  # pg_catalog.pg_class.relname: the table's alias is enough
         return node
+    if isinstance(node, exp.EQ | exp.NEQ):
+        return _quantified(node)
     if isinstance(node, exp.Cast):
         return _cast(node)
     if isinstance(node, exp.Collate):
@@ -297,10 +299,40 @@ def _table(node: exp.Table, context: SessionContext) -> exp.Expr:
     )
 
 
+def _quantified(node: exp.EQ | exp.NEQ) -> exp.Expr:
+    """``x = ANY(array)`` and ``x <> ALL(array)`` as DuckDB list membership."""
+    right = node.expression
+    if isinstance(node, exp.EQ) and isinstance(right, exp.Any):
+        values = right.this.unnest() if isinstance(right.this, exp.Paren) else right.this
+        return exp.func("list_contains", values.copy(), node.this.copy())
+    if (
+        isinstance(node, exp.NEQ)
+        and isinstance(right, exp.Anonymous)
+        and str(right.name).upper() == "ALL"
+        and len(right.expressions) == 1
+    ):
+        contains = exp.func("list_contains", right.expressions[0].copy(), node.this.copy())
+        return exp.Not(this=contains)
+    return node
+
+
+def _array_literal(text: str) -> exp.Expr:
+    """A PostgreSQL array literal ``'{a,b}'`` as a list of strings."""
+    items = [item.strip().strip('"') for item in text[1:-1].split(",") if item.strip()]
+    return exp.Array(expressions=[exp.Literal.string(item) for item in items])
+
+
 def _cast(node: exp.Cast) -> exp.Expr:
     target = node.to.sql(dialect="postgres").lower().replace("pg_catalog.", "").strip('"')
     value = node.this
     literal = isinstance(value, exp.Literal) and value.is_string
+    if (
+        literal
+        and target.endswith("[]")
+        and value.name.startswith("{")
+        and value.name.endswith("}")
+    ):
+        return _array_literal(value.name)
     if target in ("regclass", "regtype"):
         function = f"dp_{target}_{'oid' if literal else 'name'}"
         return exp.Anonymous(this=function, expressions=[value.copy()])
@@ -335,6 +367,8 @@ def _function(node: exp.Func, context: SessionContext) -> exp.Expr:
     if not isinstance(node, exp.Anonymous):
         return node  # a function sqlglot knows: standard SQL, translated to DuckDB
     name = str(node.name).lower()
+    if name == "all":
+        return node  # ``x <> ALL(array)``: rewritten with its comparison (``_quantified``)
     if name in _SESSION_FUNCTIONS:
         if name == "pg_backend_pid":
             return exp.Literal.number(context.process_id)
