@@ -91,5 +91,6 @@ def test_navigator_sees_tables_and_columns(conn: psycopg.Connection) -> None:
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a "
         "WHERE a.attrelid = 'purchases'::regclass AND a.attnum > 0 ORDER BY a.attnum"
     ).fetchall()
-    assert columns == [("loyalty_number", "bigint"), ("product", "text"),
-                       ("amount", "double precision"), ("ts", "timestamp without time zone")]  # fmt: skip
+    assert [c[0] for c in columns] == ["loyalty_number", "product", "amount", "ts"]
+    assert [c[1] for c in columns] == ["bigint", "text", "double precision",
+                                       "timestamp without time zone"]  # fmt: skip
