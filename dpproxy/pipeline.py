@@ -82,9 +82,11 @@ def run(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Outcome:
     entry = _entry(analyst, query, Decision.ACCEPTED)
     try:
         # 4. execute: on the locked engine, with a time limit
+        deadline = time.monotonic() + limits.timeout_seconds
         rows = proxy.engine.execute(statement, timeout=limits.timeout_seconds)
-        # 5. noise: every measurement of every group, then post-processing only
-        released = release(plan, add_noise(plan, rows))
+        # 5. noise: every measurement of every group (within the same time limit), then
+        # post-processing only
+        released = release(plan, add_noise(plan, rows, deadline))
         if len(released.rows) * max(len(released.columns), 1) > limits.max_output_cells:
             raise QueryLimitExceeded(
                 f"the answer has more than {limits.max_output_cells} cells; add a LIMIT or "

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from dpproxy.check.checked import AggKind
-from dpproxy.errors import InternalError
+from dpproxy.errors import InternalError, QueryTimeout
 from dpproxy.evaluate import evaluate
 from dpproxy.plan import AggregatePlan, Measurement, QueryPlan
 
@@ -53,11 +54,20 @@ class _Group:
     noisy: tuple[int, ...]  # one per measurement, exact + noise, in grid units
 
 
-def add_noise(plan: QueryPlan, rows: Sequence[tuple[Any, ...]]) -> list[_Group]:
-    """Draw one noise value per measurement per group; nothing exact survives this."""
+def add_noise(
+    plan: QueryPlan, rows: Sequence[tuple[Any, ...]], deadline: float | None = None
+) -> list[_Group]:
+    """Draw one noise value per measurement per group; nothing exact survives this.
+
+    ``deadline`` (``time.monotonic()``) carries the query's time limit over this stage:
+    exact sampling costs microseconds per draw, so a key with millions of candidate
+    groups would otherwise run past the limit for minutes.
+    """
     n_keys = len(plan.query.keys)
     groups = []
     for row in rows:
+        if deadline is not None and time.monotonic() > deadline:  # ~0.1 µs a group
+            raise QueryTimeout()
         exact = row[n_keys:]
         if len(exact) != len(plan.measurements):
             raise InternalError("engine result does not match the plan")

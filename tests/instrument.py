@@ -103,9 +103,9 @@ def instrument(proxy: Proxy, monkeypatch: pytest.MonkeyPatch) -> Probe:
 
     add_noise = pipeline.add_noise
 
-    def counted_add_noise(plan: QueryPlan, rows: Sequence[tuple[Any, ...]]) -> Any:
+    def counted_add_noise(plan: QueryPlan, rows: Sequence[tuple[Any, ...]], *args: Any) -> Any:
         before = len(probe.draws)
-        groups = add_noise(plan, rows)
+        groups = add_noise(plan, rows, *args)
         probe.noised.append(Noised(plan, list(rows), probe.draws[before:], list(groups)))
         return groups
 
