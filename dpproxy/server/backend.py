@@ -9,15 +9,14 @@ Describe never executes a DP query: it parses, checks and types it only.
 
 from __future__ import annotations
 
-import logging
 import threading
-import traceback
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dpproxy.engine import CancelToken, cancellable
 from dpproxy.errors import DPProxyError, InternalError
 from dpproxy.server import chatter, notices, params, types
 from dpproxy.server.catalog import CatalogEngine, SessionContext
+from dpproxy.server.errors import ServerError, Shifted, internal
 from dpproxy.server.messages import (
     Backend as BackendMessage,
 )
@@ -60,20 +59,9 @@ from dpproxy.server.statements import (
 if TYPE_CHECKING:
     from dpproxy.api import Proxy
 
-log = logging.getLogger("dpproxy.server")
 _DUMMY = {types.INT2.oid: 1, types.INT4.oid: 1, types.INT8.oid: 1, types.FLOAT4.oid: 1.0,
           types.FLOAT8.oid: 1.0, types.NUMERIC.oid: 1.0, types.BOOL.oid: True,
           types.OID.oid: 1}  # fmt: skip
-
-
-class ProtocolError(DPProxyError):
-    def __init__(self, sqlstate: str, message: str) -> None:
-        super().__init__(message)
-        self._sqlstate = sqlstate
-
-    @property
-    def sqlstate(self) -> str:  # type: ignore[override]
-        return self._sqlstate
 
 
 class Backend:
@@ -110,7 +98,7 @@ class Backend:
         except DPProxyError as exc:
             return [self._error(exc, self._bound, 0)]
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the connection
-            return [self._error(_internal(exc), None, 0)]
+            return [self._error(internal(exc), None, 0)]
 
     def _dispatch(self, message: Frontend) -> list[BackendMessage]:
         match message:
@@ -138,8 +126,8 @@ class Backend:
             case Flush() | CopyMessage():
                 return []
             case FunctionCall():
-                raise ProtocolError("0A000", "the function call protocol is not supported")
-        raise ProtocolError("08P01", f"unexpected message {type(message).__name__}")
+                raise ServerError("0A000", "the function call protocol is not supported")
+        raise ServerError("08P01", f"unexpected message {type(message).__name__}")
 
     # -- simple query ---------------------------------------------------------------
 
@@ -153,13 +141,13 @@ class Backend:
                     out.append(EmptyQueryResponse())
                     continue
                 if params.placeholders(piece.text):
-                    raise ProtocolError("08P01", "there is no parameter $1 in a simple query")
+                    raise ServerError("08P01", "there is no parameter $1 in a simple query")
                 outcome = self._run(kind, bound)
             except DPProxyError as exc:
                 out.append(self._error(exc, bound, piece.offset))
                 break
             except Exception as exc:  # noqa: BLE001
-                out.append(self._error(_internal(exc), None, 0))
+                out.append(self._error(internal(exc), None, 0))
                 break
             out += self._outcome_messages(outcome, (), header=True)
             out.append(CommandComplete(outcome.tag))
@@ -168,7 +156,7 @@ class Backend:
 
     def _kind(self, sql: str) -> Kind:
         if self.state.transaction == "E" and not chatter.ends_failed_transaction(sql):
-            raise ProtocolError(
+            raise ServerError(
                 "25P02",
                 "current transaction is aborted, commands ignored until end of transaction block",
             )
@@ -178,12 +166,10 @@ class Backend:
 
     def _parse(self, message: Parse) -> list[BackendMessage]:
         if message.statement and message.statement in self.statements:
-            raise ProtocolError("42P05", f'prepared statement "{message.statement}" already exists')
+            raise ServerError("42P05", f'prepared statement "{message.statement}" already exists')
         pieces = split(message.sql)
         if len(pieces) > 1:
-            raise ProtocolError(
-                "42601", "cannot insert multiple commands into a prepared statement"
-            )
+            raise ServerError("42601", "cannot insert multiple commands into a prepared statement")
         self._bound = BoundSQL(message.sql)
         kind = self._kind(message.sql)
         declared = message.param_types
@@ -204,17 +190,17 @@ class Backend:
     def _bind(self, message: Bind) -> list[BackendMessage]:
         statement = self._statement(message.statement)
         if message.portal and message.portal in self.portals:
-            raise ProtocolError("42P03", f'portal "{message.portal}" already exists')
+            raise ServerError("42P03", f'portal "{message.portal}" already exists')
         count = len(statement.param_types)
         if len(message.params) != count:
-            raise ProtocolError(
+            raise ServerError(
                 "08P01",
                 f"bind message supplies {len(message.params)} parameters, "
                 f"but prepared statement requires {count}",
             )
         formats = message.param_formats
         if len(formats) not in (0, 1, count):
-            raise ProtocolError("08P01", "bind message has a wrong number of parameter formats")
+            raise ServerError("08P01", "bind message has a wrong number of parameter formats")
         values = [
             types.decode_param(oid, formats[i] if len(formats) > 1 else (formats or (0,))[0], data)
             for i, (oid, data) in enumerate(zip(statement.param_types, message.params, strict=True))
@@ -229,7 +215,9 @@ class Backend:
     def _describe_statement(self, name: str) -> list[BackendMessage]:
         statement = self._statement(name)
         if not statement.described:
-            dummies = [_DUMMY.get(oid, "") for oid in statement.param_types]
+            dummies: list[Any] = [None] * len(statement.param_types)  # catalog: NULL binds anywhere
+            if statement.kind is not Kind.CATALOG:
+                dummies = [_DUMMY.get(oid, "") for oid in statement.param_types]
             self._bound = BoundSQL(statement.sql)  # positions in the dummy-bound text differ
             statement.columns = self._columns(statement.kind, params.bind(statement.sql, dummies))
             statement.described = True
@@ -272,12 +260,12 @@ class Backend:
 
     def _statement(self, name: str) -> Statement:
         if name not in self.statements:
-            raise ProtocolError("26000", f'prepared statement "{name}" does not exist')
+            raise ServerError("26000", f'prepared statement "{name}" does not exist')
         return self.statements[name]
 
     def _portal(self, name: str) -> Portal:
         if name not in self.portals:
-            raise ProtocolError("34000", f'portal "{name}" does not exist')
+            raise ServerError("34000", f'portal "{name}" does not exist')
         return self.portals[name]
 
     # -- running statements ---------------------------------------------------------
@@ -311,7 +299,7 @@ class Backend:
                 try:
                     explanation = self.session.explain(request.inner, self.state.epsilon)
                 except DPProxyError as exc:
-                    raise _Shifted(exc, request.inner_offset) from None
+                    raise Shifted(exc, request.inner_offset) from None
                 return notices.explain_outcome(explanation, request.json)
         raise InternalError(f"no runner for {kind}")
 
@@ -321,12 +309,10 @@ class Backend:
         if head == "DISCARD":
             what = " ".join(words[1:]).upper().rstrip(";").strip()
             if what not in ("ALL", "PLANS", "SEQUENCES", "TEMP", "TEMPORARY"):
-                raise ProtocolError("42601", "DISCARD needs ALL, PLANS, SEQUENCES or TEMP")
+                raise ServerError("42601", "DISCARD needs ALL, PLANS, SEQUENCES or TEMP")
             if what == "ALL":
                 if self.state.transaction != "I":
-                    raise ProtocolError(
-                        "25001", "DISCARD ALL cannot run inside a transaction block"
-                    )
+                    raise ServerError("25001", "DISCARD ALL cannot run inside a transaction block")
                 self.state.settings.clear()
                 self.state.epsilon = None
                 self.statements.clear()
@@ -335,13 +321,13 @@ class Backend:
         if head == "DEALLOCATE":
             names = [w for w in words[1:] if w.upper() != "PREPARE"]
             if len(names) != 1:
-                raise ProtocolError("42601", "DEALLOCATE needs a statement name or ALL")
+                raise ServerError("42601", "DEALLOCATE needs a statement name or ALL")
             name = names[0].rstrip(";").strip('"')
             if name.upper() == "ALL":
                 self.statements.clear()
                 return Outcome(None, [], "DEALLOCATE ALL")
             if self.statements.pop(name, None) is None:
-                raise ProtocolError("26000", f'prepared statement "{name}" does not exist')
+                raise ServerError("26000", f'prepared statement "{name}" does not exist')
             return Outcome(None, [], "DEALLOCATE")
         return chatter.run(sql, self.state, self.session)
 
@@ -393,25 +379,9 @@ class Backend:
             self.state.transaction = "E"
         position = None
         shift = 0
-        if isinstance(exc, _Shifted):
+        if isinstance(exc, Shifted):
             shift = exc.offset
             exc = exc.error
         if exc.position is not None and bound is not None:
             position = bound.original_position(exc.position + shift) + offset
         return ErrorResponse("ERROR", exc.sqlstate, exc.message, exc.detail, position=position)
-
-
-class _Shifted(DPProxyError):
-    """An error of a statement nested at ``offset`` (EXPLAIN's query)."""
-
-    def __init__(self, error: DPProxyError, offset: int) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.offset = offset
-
-
-def _internal(exc: Exception) -> InternalError:
-    """Log where a bug happened (type and frames, not the message: it could hold values)."""
-    frames = "".join(traceback.format_tb(exc.__traceback__))
-    log.error("internal error %s\n%s", type(exc).__name__, frames)
-    return InternalError("internal error in dpproxy")

@@ -22,10 +22,11 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from dpproxy.errors import DPProxyError, QueryRejected, QueryTimeout, Violation
+from dpproxy.errors import QueryRejected, QueryTimeout, Violation
 from dpproxy.parse import DIALECT
 from dpproxy.policy.catalog import Catalog
 from dpproxy.server import pgcatalog, types
+from dpproxy.server.errors import ServerError
 from dpproxy.server.pgcatalog import SCHEMA, SESSION_COLUMNS, TABLES
 from dpproxy.server.results import Column, Outcome
 
@@ -100,16 +101,6 @@ _TYPE_NAMES = {"int2": "SMALLINT", "int4": "INTEGER", "int8": "BIGINT", "float4"
 _FORBIDDEN = (exp.Create, exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Command,
               exp.Pragma, exp.Copy, exp.Into)  # fmt: skip
 _MACROS = frozenset(m.split("(", 1)[0] for m in pgcatalog.macros())
-
-
-class CatalogError(DPProxyError):
-    def __init__(self, sqlstate: str, message: str) -> None:
-        super().__init__(message)
-        self._sqlstate = sqlstate
-
-    @property
-    def sqlstate(self) -> str:  # type: ignore[override]
-        return self._sqlstate
 
 
 @dataclass(frozen=True)
@@ -187,19 +178,19 @@ class CatalogEngine:
         self._con.close()
 
 
-def _catalog_error(exc: duckdb.Error) -> CatalogError:
+def _catalog_error(exc: duckdb.Error) -> ServerError:
     first = str(exc).splitlines()[0]
     if isinstance(exc, duckdb.CatalogException):
-        return CatalogError("42P01", f"catalog query: {first}")
+        return ServerError("42P01", f"catalog query: {first}")
     if isinstance(exc, duckdb.BinderException):
-        return CatalogError("42703", f"catalog query: {first}")
-    return CatalogError("XX000", f"catalog query failed: {first}")
+        return ServerError("42703", f"catalog query: {first}")
+    return ServerError("XX000", f"catalog query failed: {first}")
 
 
 def translate(tree: exp.Expr, context: SessionContext) -> str:
     """The statement rewritten to the synthetic catalog, as DuckDB SQL."""
     if not isinstance(tree, exp.Query) or tree.find(*_FORBIDDEN) is not None:
-        raise CatalogError("25006", "only SELECT statements can read the catalog")
+        raise ServerError("25006", "only SELECT statements can read the catalog")
     tree = tree.copy()
     _name_outputs(tree)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
@@ -283,7 +274,7 @@ def _table(node: exp.Table, context: SessionContext) -> exp.Expr:
     name = _catalog_name(node)
     if name is None or name not in TABLES:
         shown = ".".join(p for p in (node.db, node.name) if p)
-        raise CatalogError("42P01", f'relation "{shown}" does not exist')
+        raise ServerError("42P01", f'relation "{shown}" does not exist')
     alias = node.alias or node.name
     if name in SESSION_COLUMNS:
         value = context.database if name == "pg_database" else context.user
@@ -379,7 +370,7 @@ def _function(node: exp.Func, context: SessionContext) -> exp.Expr:
     if name in _BUILTINS or name in _RENAMED:
         node.set("this", _RENAMED.get(name, name))
         return node
-    raise CatalogError("42883", f"function {name}() is not available in dpproxy's catalog")
+    raise ServerError("42883", f"function {name}() is not available in dpproxy's catalog")
 
 
 def first_keyword(sql: str) -> str:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 from sqlglot.errors import TokenError
 from sqlglot.tokenizer_core import Token, TokenType
 
-from dpproxy.errors import DPProxyError
 from dpproxy.parse import DIALECT
 from dpproxy.server import types
+from dpproxy.server.errors import ServerError
 from dpproxy.server.messages import NoticeResponse, ParameterStatus
 from dpproxy.server.results import Column, Outcome
 
@@ -46,16 +46,6 @@ KEYWORDS = frozenset(
         "UNLISTEN",
     ]
 )
-
-
-class SessionError(DPProxyError):
-    def __init__(self, sqlstate: str, message: str) -> None:
-        super().__init__(message)
-        self._sqlstate = sqlstate
-
-    @property
-    def sqlstate(self) -> str:  # type: ignore[override]
-        return self._sqlstate
 
 
 # name (lower case) -> (display name, default, reported to the client with ParameterStatus)
@@ -152,7 +142,7 @@ def run(sql: str, state: SessionState, session: Session) -> Outcome:
         return _transaction(head, words, state)
     if head == "UNLISTEN":
         return Outcome(None, [], "UNLISTEN")
-    raise SessionError("0A000", f"{head} is not supported by dpproxy")
+    raise ServerError("0A000", f"{head} is not supported by dpproxy")
 
 
 def describe(sql: str) -> tuple[Column, ...] | None:
@@ -167,10 +157,10 @@ def _words(sql: str) -> list[str]:
     try:
         tokens = DIALECT.tokenize(sql)
     except TokenError:
-        raise SessionError("42601", "syntax error in session statement") from None
+        raise ServerError("42601", "syntax error in session statement") from None
     words = [_word(t) for t in tokens if t.token_type != TokenType.SEMICOLON]
     if not words:
-        raise SessionError("42601", "empty statement")
+        raise ServerError("42601", "empty statement")
     return words
 
 
@@ -182,15 +172,15 @@ def _set(words: list[str], state: SessionState) -> Outcome:
     rest = words[1:]
     if rest and rest[0].upper() in ("SESSION", "LOCAL"):
         if len(rest) > 1 and rest[1].upper() == "AUTHORIZATION":
-            raise SessionError("42501", "permission denied to set session authorization")
+            raise ServerError("42501", "permission denied to set session authorization")
         rest = rest[1:]
     if not rest:
-        raise SessionError("42601", "syntax error at end of input")
+        raise ServerError("42601", "syntax error at end of input")
     upper = [w.upper() for w in rest]
     if upper[0] in ("TRANSACTION", "CHARACTERISTICS"):
         return Outcome(None, [], "SET")  # isolation and access modes: every query reads only
     if upper[0] == "ROLE":
-        raise SessionError("42501", "permission denied to set role")
+        raise ServerError("42501", "permission denied to set role")
     if upper[:2] == ["TIME", "ZONE"]:
         name, values = "timezone", rest[2:]
     elif upper[0] == "NAMES":
@@ -200,7 +190,7 @@ def _set(words: list[str], state: SessionState) -> Outcome:
         if values and values[0].upper() in ("TO", "="):
             values = values[1:]
     if not values:
-        raise SessionError("42601", f"SET {name}: a value is required")
+        raise ServerError("42601", f"SET {name}: a value is required")
     value = ", ".join(values) if name.lower() in ("search_path", "datestyle") else " ".join(values)
     if value.upper() in ("DEFAULT", "LOCAL"):
         return _reset(["RESET", name], state)
@@ -223,22 +213,22 @@ def _assign(name: str, value: str, state: SessionState) -> Outcome:
         except ValueError:
             epsilon = float("nan")
         if not epsilon > 0 or epsilon == float("inf"):
-            raise SessionError("22023", f"dpproxy.epsilon must be a positive number, got {value!r}")
+            raise ServerError("22023", f"dpproxy.epsilon must be a positive number, got {value!r}")
         state.epsilon = epsilon
         return Outcome(None, [], "SET")
     if key.startswith("dpproxy."):
-        raise SessionError("42704", f'unrecognized or read-only parameter "{name}"')
+        raise ServerError("42704", f'unrecognized or read-only parameter "{name}"')
     if "." in key:
         state.settings[key] = value  # a custom placeholder parameter, as PostgreSQL allows
         return Outcome(None, [], "SET")
     if key not in _PARAMETERS:
-        raise SessionError("42704", f'unrecognized configuration parameter "{name}"')
+        raise ServerError("42704", f'unrecognized configuration parameter "{name}"')
     if key in _READ_ONLY:
-        raise SessionError("55P02", f'parameter "{name}" cannot be changed')
+        raise ServerError("55P02", f'parameter "{name}" cannot be changed')
     if key == "client_encoding" and value.lower() not in _UTF8:
-        raise SessionError("22023", f"dpproxy speaks UTF8 only, not {value!r}")
+        raise ServerError("22023", f"dpproxy speaks UTF8 only, not {value!r}")
     if key == "standard_conforming_strings" and value.lower() not in ("on", "true", "1"):
-        raise SessionError("22023", "standard_conforming_strings cannot be turned off")
+        raise ServerError("22023", "standard_conforming_strings cannot be turned off")
     if key == "statement_timeout":
         _duration_ms(value)  # validates
     if key == "client_encoding":
@@ -251,7 +241,7 @@ def _assign(name: str, value: str, state: SessionState) -> Outcome:
 
 def _reset(words: list[str], state: SessionState) -> Outcome:
     if len(words) < 2:
-        raise SessionError("42601", "RESET needs a parameter name or ALL")
+        raise ServerError("42601", "RESET needs a parameter name or ALL")
     name, _ = _dotted(words[1:])
     key = name.lower()
     if key == "all":
@@ -265,7 +255,7 @@ def _reset(words: list[str], state: SessionState) -> Outcome:
     ):
         state.settings.pop(key, None)
     else:
-        raise SessionError("42704", f'unrecognized configuration parameter "{name}"')
+        raise ServerError("42704", f'unrecognized configuration parameter "{name}"')
     return Outcome(None, [], "RESET")
 
 
@@ -299,7 +289,7 @@ def _show_name(words: list[str]) -> str:
     if phrase == "TRANSACTION ISOLATION LEVEL":
         return "transaction_isolation"
     if not phrase:
-        raise SessionError("42601", "SHOW needs a parameter name")
+        raise ServerError("42601", "SHOW needs a parameter name")
     return _dotted(words[1:])[0].lower()
 
 
@@ -328,7 +318,7 @@ def _show(words: list[str], state: SessionState, session: Session) -> Outcome:
         return Outcome(columns, [(_epsilon_text(state, session),)], "SHOW")
     if name in state.settings or name in _PARAMETERS:
         return Outcome(columns, [(state.get(name),)], "SHOW")
-    raise SessionError("42704", f'unrecognized configuration parameter "{name}"')
+    raise ServerError("42704", f'unrecognized configuration parameter "{name}"')
 
 
 def _epsilon_text(state: SessionState, session: Session) -> str:
@@ -348,11 +338,11 @@ def _transaction(head: str, words: list[str], state: SessionState) -> Outcome:
         return Outcome(None, [], "BEGIN" if head == "BEGIN" else "START TRANSACTION", notices)
     if head in ("SAVEPOINT", "RELEASE"):
         if state.transaction == "I":
-            raise SessionError("25P01", f"{head} can only be used in transaction blocks")
+            raise ServerError("25P01", f"{head} can only be used in transaction blocks")
         return Outcome(None, [], head)
     if head in ("ROLLBACK", "ABORT") and "TO" in upper:
         if state.transaction == "I":
-            raise SessionError(
+            raise ServerError(
                 "25P01", "ROLLBACK TO SAVEPOINT can only be used in transaction blocks"
             )
         state.transaction = "T"
@@ -369,7 +359,7 @@ def ends_failed_transaction(sql: str) -> bool:
     """Statements allowed in a failed transaction block: COMMIT, ROLLBACK and friends."""
     try:
         words = _words(sql)
-    except SessionError:
+    except ServerError:
         return False
     return words[0].upper() in ("COMMIT", "END", "ROLLBACK", "ABORT")
 
@@ -384,5 +374,5 @@ _UNITS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 def _duration_ms(value: str) -> float:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)?\s*", value.strip("'\""))
     if match is None:
-        raise SessionError("22023", f"invalid value for a time parameter: {value!r}")
+        raise ServerError("22023", f"invalid value for a time parameter: {value!r}")
     return float(match.group(1)) * _UNITS[match.group(2) or "ms"]

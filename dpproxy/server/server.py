@@ -71,6 +71,7 @@ class Server:
         )
         self._connections: set[_Connection] = set()
         self._sessions: dict[int, _Connection] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # every client connection, refused ones too
         self._server: asyncio.Server | None = None
         self._stopping = asyncio.Event()
 
@@ -118,6 +119,10 @@ class Server:
     def request_stop(self) -> None:
         self._stopping.set()
 
+    async def stopped(self) -> None:
+        """Wait until ``request_stop`` (or a signal) asks the server to stop."""
+        await self._stopping.wait()
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -130,10 +135,9 @@ class Server:
         for connection in list(self._connections):
             with contextlib.suppress(ConnectionError, RuntimeError):
                 connection.writer.write(encode(ErrorResponse("FATAL", "57P01", reason)))
-            connection.writer.close()
-            if connection.task is not None:
-                connection.task.cancel()
-        tasks = [c.task for c in list(self._connections) if c.task is not None]
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.catalog.close()
         self.proxy.close()
@@ -146,6 +150,9 @@ class Server:
     ) -> None:
         connection = _Connection(writer, ServerProtocol(self._settings))
         connection.task = asyncio.current_task()
+        if connection.task is not None:
+            self._tasks.add(connection.task)
+            connection.task.add_done_callback(self._tasks.discard)
         if len(self._connections) >= self.policy.max_connections or self._stopping.is_set():
             connection.protocol.refuse_startup(
                 ErrorResponse("FATAL", "53300", "sorry, too many clients already")
@@ -164,9 +171,7 @@ class Server:
             self._connections.discard(connection)
             if connection.backend is not None:
                 self._sessions.pop(connection.backend.key[0], None)
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await writer.drain()
-            writer.close()
+            await _close(writer)
 
     async def _converse(self, reader: asyncio.StreamReader, connection: _Connection) -> None:
         proto, writer = connection.protocol, connection.writer
@@ -234,6 +239,15 @@ class Server:
             target.backend.key[1].to_bytes(4, "big", signed=True),
         ):
             target.backend.cancel()
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Flush and close; the transport must be closed before the loop may stop."""
+    with contextlib.suppress(ConnectionError, RuntimeError, OSError, asyncio.CancelledError):
+        await writer.drain()
+    writer.close()
+    with contextlib.suppress(ConnectionError, RuntimeError, OSError, asyncio.CancelledError):
+        await writer.wait_closed()
 
 
 def _frontend(event: object) -> Frontend:

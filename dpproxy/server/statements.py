@@ -23,9 +23,10 @@ from sqlglot import exp
 from sqlglot.errors import TokenError
 from sqlglot.tokenizer_core import TokenType
 
-from dpproxy.errors import DPProxyError, QueryRejected
+from dpproxy.errors import QueryRejected
 from dpproxy.parse import DIALECT
 from dpproxy.server import catalog, chatter
+from dpproxy.server.errors import ServerError
 from dpproxy.server.params import BoundSQL
 from dpproxy.server.results import Column, Outcome
 
@@ -38,8 +39,8 @@ class Kind(Enum):
     QUERY = "query"
 
 
-class Unsupported(DPProxyError):
-    sqlstate = "25006"  # read_only_sql_transaction
+def _unsupported(message: str) -> ServerError:
+    return ServerError("25006", message)  # read_only_sql_transaction
 
 
 _QUERY_WORDS = ("SELECT", "WITH", "VALUES", "TABLE")
@@ -79,7 +80,7 @@ def classify(sql: str) -> Kind:
     if word == "EXPLAIN":
         return Kind.EXPLAIN
     if word not in _QUERY_WORDS:
-        raise Unsupported(
+        raise _unsupported(
             f"dpproxy answers SELECT queries only; {word or 'this statement'} is not supported"
         )
     try:
@@ -99,15 +100,15 @@ class ExplainRequest:
 def explain_request(sql: str) -> ExplainRequest:
     match = _EXPLAIN.match(sql)
     if match is None:
-        raise Unsupported("malformed EXPLAIN")
+        raise _unsupported("malformed EXPLAIN")
     options = (match.group("options") or "").upper()
     words = match.group("words").upper()
     if "ANALY" in words or re.search(r"\bANALY[SZ]E\b(?!\s+(FALSE|OFF))", options):
-        raise Unsupported("EXPLAIN ANALYZE would run the query: run the query itself instead")
+        raise _unsupported("EXPLAIN ANALYZE would run the query: run the query itself instead")
     as_json = re.search(r"\bFORMAT\s+JSON\b", options) is not None
     inner = sql[match.end() :]
     if catalog.first_keyword(inner) not in _QUERY_WORDS:
-        raise Unsupported("EXPLAIN is available for SELECT queries only")
+        raise _unsupported("EXPLAIN is available for SELECT queries only")
     return ExplainRequest(match.end(), inner, as_json)
 
 

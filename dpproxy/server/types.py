@@ -119,7 +119,8 @@ def _text(oid: int, value: Any) -> str:
             return "NaN"
         if math.isinf(value):
             return "Infinity" if value > 0 else "-Infinity"
-        return repr(value)
+        text = repr(value)  # shortest round-trip form, as PostgreSQL 12+ prints float8
+        return text[:-2] if text.endswith(".0") else text
     if isinstance(value, datetime.datetime):
         return value.isoformat(sep=" ")
     if isinstance(value, list | tuple):

@@ -66,7 +66,9 @@ def start_server(directory: Path) -> Iterator[Running]:
         asyncio.set_event_loop(loop)
         loop.run_until_complete(server.start())
         started.set()
-        loop.run_forever()
+        loop.run_until_complete(server.stopped())  # until the test asks it to stop
+        loop.run_until_complete(server.stop())
+        loop.close()
 
     thread = threading.Thread(target=run, daemon=True, name="dpproxy-test-server")
     thread.start()
@@ -74,10 +76,9 @@ def start_server(directory: Path) -> Iterator[Running]:
     try:
         yield Running("127.0.0.1", server.port, proxy, server, loop)
     finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(60)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
-        loop.close()
+        loop.call_soon_threadsafe(server.request_stop)
+        thread.join(60)
+        assert not thread.is_alive(), "server did not stop"
 
 
 @pytest.fixture(scope="module")
