@@ -11,8 +11,8 @@ resolves an untyped literal.
 >>> bound = bind("SELECT COUNT(*) FROM members WHERE city = $1", ["O'Hare"])
 >>> bound.sql
 "SELECT COUNT(*) FROM members WHERE city = 'O''Hare'"
->>> bound.original_position(44)
-44
+>>> bound.original_position(44)  # inside the literal: where the client wrote $1
+43
 """
 
 from __future__ import annotations

@@ -297,7 +297,8 @@ SYSTEM_OIDS = {"pg_class": 1259, "pg_type": 1247, "pg_attribute": 1249, "pg_proc
 
 def macros() -> list[str]:
     """PostgreSQL catalog functions; created as ``dp_<name>`` so no DuckDB function
-    of the same name is ever called instead."""
+    of the same name is ever called instead. (A table of definitions, one per line: long
+    by nature, nothing to read in order.)"""
     format_type = " ".join(f"WHEN {t.oid} THEN '{t.name}'" for t in types.ALL)
     yes = "true"
     return [

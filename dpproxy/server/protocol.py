@@ -6,7 +6,7 @@ decides on its own (answering GSSENCRequest, the SCRAM round trips, dropping mes
 after an extended-query error until Sync) happens here, testable without a socket.
 
 >>> proto = ServerProtocol(ProtocolSettings(trust=True))
->>> proto.receive_data(b"\\x00\\x00\\x00\\x17\\x00\\x03\\x00\\x00user\\x00alice\\x00\\x00")
+>>> proto.receive_data(b"\\x00\\x00\\x00\\x14\\x00\\x03\\x00\\x00user\\x00alice\\x00\\x00")
 >>> proto.next_event()
 Authenticated(user='alice', parameters={'user': 'alice'})
 """
