@@ -86,6 +86,13 @@ def test_describe_neither_executes_nor_charges(running: Running) -> None:
     got = client.until_ready()
     assert [m[0] for m in got] == [b"N", b"D", b"D", b"s", b"Z"]  # two rows, suspended
     assert running.spent() == pytest.approx(before + 0.5)
+    client.send(frame(b"E", b"p\x00" + struct.pack("!i", 0)) + frame(b"S", b""))
+    rest = client.until_ready()
+    assert rest[-2][0] == b"C" and rest[-2][1].startswith(b"SELECT ")  # the same answer's rows
+    assert all(m[0] == b"D" for m in rest[:-2])
+    assert running.spent() == pytest.approx(before + 0.5)  # the portal ran once
+    client.send(frame(b"C", b"Pp\x00") + frame(b"C", b"Ss\x00") + frame(b"S", b""))
+    assert [m[0] for m in client.until_ready()] == [b"3", b"3", b"Z"]
     client.close()
 
 
