@@ -9,6 +9,7 @@ Describe never executes a DP query: it parses, checks and types it only.
 
 from __future__ import annotations
 
+import datetime
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +62,9 @@ if TYPE_CHECKING:
 
 _DUMMY = {types.INT2.oid: 1, types.INT4.oid: 1, types.INT8.oid: 1, types.FLOAT4.oid: 1.0,
           types.FLOAT8.oid: 1.0, types.NUMERIC.oid: 1.0, types.BOOL.oid: True,
-          types.OID.oid: 1}  # fmt: skip
+          types.OID.oid: 1, types.DATE.oid: datetime.date(2000, 1, 1),
+          types.TIMESTAMP.oid: datetime.datetime(2000, 1, 1),
+          types.TIMESTAMPTZ.oid: datetime.datetime(2000, 1, 1)}  # fmt: skip
 
 
 class Backend:

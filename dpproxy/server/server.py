@@ -167,6 +167,9 @@ class Server:
             writer.write(connection.protocol.data_to_send())
         except (ConnectionError, TimeoutError, ssl.SSLError, asyncio.IncompleteReadError):
             pass
+        except RuntimeError:  # the worker pool is shut down: the server is stopping
+            if not self._stopping.is_set():
+                raise
         finally:
             self._connections.discard(connection)
             if connection.backend is not None:
