@@ -55,7 +55,9 @@ def test_quotes_in_parameters_are_data(conn: psycopg.Connection) -> None:
 def test_binary_results(conn: psycopg.Connection) -> None:
     cur = conn.cursor(binary=True)
     rows = cur.execute(
-        "SELECT education, COUNT(*) AS n, AVG(age) AS age FROM members GROUP BY 1"
+        "SELECT education, COUNT(*) AS n, AVG(age) AS age FROM members "
+        "WHERE age > %s AND city <> %s GROUP BY 1",
+        [20, "Nowhere"],  # sent in binary too
     ).fetchall()
     assert len(rows) == 5
     assert all(isinstance(r[0], str) and isinstance(r[1], int) and isinstance(r[2], float)
