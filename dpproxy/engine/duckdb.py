@@ -90,6 +90,10 @@ class DuckDBEngine:
             "allow_community_extensions": False,
             "allow_unsigned_extensions": False,
             "python_enable_replacements": False,
+            # The common-subexpression optimizer hoists a repeated expression out of
+            # TRY (TRY(CAST(x AS INT) + CAST(x AS INT)) then fails on a bad row), which
+            # would reopen the error channel the rewrite closes with TRY.
+            "disabled_optimizers": "common_subexpressions",
             "threads": settings.threads,
             "memory_limit": settings.memory_limit,
         }

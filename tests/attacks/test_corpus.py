@@ -288,8 +288,8 @@ def test_the_runner_catches_an_unnoised_measurement(
     """The same checks, against a noise stage that forgets the last measurement."""
     from dpproxy import pipeline, postprocess
 
-    def leaky(plan: Any, rows: Any) -> Any:
-        groups = postprocess.add_noise(plan, rows)
+    def leaky(plan: Any, rows: Any, *args: Any) -> Any:
+        groups = postprocess.add_noise(plan, rows, *args)
         exact = [postprocess._Group(g.keys, (*g.noisy[:-1], int(r[-1])))
                  for g, r in zip(groups, rows, strict=True)]  # fmt: skip
         return exact

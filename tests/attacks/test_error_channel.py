@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 
@@ -80,3 +81,15 @@ def test_the_engine_hides_the_message_of_a_real_failure(d_proxy: Proxy) -> None:
     with pytest.raises(ExecutionFailed) as error:
         d_proxy.engine.execute("SELECT CAST(city AS INTEGER) FROM members WHERE age = 77")
     assert "Solitude" not in str(error.value) and error.value.__cause__ is None
+
+
+def test_the_engine_keeps_try_in_place(d_proxy: Proxy) -> None:
+    """DuckDB's common-subexpression optimizer hoists a repeated expression out of TRY;
+    the locked engine runs with it disabled, and the setting cannot be changed."""
+    assert d_proxy.engine.setting("disabled_optimizers") == "common_subexpressions"
+    raw = d_proxy.engine.raw_connection_for_tests()
+    with pytest.raises(duckdb.Error):
+        raw.execute("SET disabled_optimizers = ''")
+    repeated = "TRY(CAST(age * 430 AS SMALLINT) + CAST(age * 430 AS SMALLINT))"
+    rows = raw.execute(f"SELECT {repeated} FROM members WHERE age = 77").fetchall()
+    assert rows == [(None,)]
