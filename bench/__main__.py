@@ -117,7 +117,8 @@ def main() -> None:
                 )
     for size_name, entry in results["wire"].items():
         if "skipped" in entry:
-            results["notes"].append(f"wire server ({size_name}): skipped: {entry['skipped']}")
+            reason = " ".join(str(entry["skipped"]).split())
+            results["notes"].append(f"wire server ({size_name}): skipped: {reason}")
     results["machine"]["load_end"] = round(os.getloadavg()[0], 2)
     results["generator"] = {"seed": sample.SEED, "version": data.GENERATOR_VERSION}
     out = Path(args.out)

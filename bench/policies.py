@@ -11,6 +11,7 @@ measured on the same mechanism with the same bounds:
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,11 @@ def set_port(policy_dir: Path, port: int) -> None:
 
 
 def write(size: Size, *, port: int = 0) -> Path:
-    """Write the policy directory for ``size`` and return it."""
+    """Write the policy directory for ``size`` and return it, with an empty ledger (the
+    bench's own state directory, so that earlier runs leave no spent budget behind)."""
     out = size.directory / "policies"
     out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(size.directory / "state", ignore_errors=True)
     config: dict[str, Any] = {
         "analysts": {
             analyst(i): {"budget": {"epsilon": 1000.0, "delta": 0.5}} for i in range(ANALYSTS)

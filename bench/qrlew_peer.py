@@ -44,7 +44,10 @@ CREATE TABLE members (loyalty_number INTEGER NOT NULL, city TEXT NOT NULL,
   marital_status TEXT NOT NULL, education TEXT NOT NULL, gender TEXT NOT NULL,
   age INTEGER NOT NULL, annual_spend REAL NOT NULL);
 """
-PRIVACY_UNIT = [("purchases", [], "loyalty_number"), ("members", [], "loyalty_number")]
+PRIVACY_UNIT: list[tuple[str, list[tuple[str, str, str]], str]] = [
+    ("purchases", [], "loyalty_number"),
+    ("members", [], "loyalty_number"),
+]
 
 
 class Qrlew:

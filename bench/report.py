@@ -124,7 +124,10 @@ def _accuracy_table(results: dict[str, Any]) -> tuple[list[str], dict[str, dict[
         "Mean over cells of the RMSE against the exact answer on the raw data, of the "
         "|bias| (contribution bounding), and the median over cells of RMSE / floor and of "
         "spread / floor (the noise alone against what the mechanism promises). "
-        "Release rate < 100% means partition selection dropped some keys.",
+        "Release rate < 100% means partition selection dropped some keys. The spread "
+        "includes the run-to-run variation of which rows contribution bounding keeps (a "
+        "fresh random choice per query in dpproxy and SmartNoise), so it exceeds the floor "
+        "where many rows are dropped (count, distinct).",
         "",
         "| query | dpproxy RMSE | bias | RMSE/floor | spread/floor | released "
         "| SmartNoise RMSE | bias | RMSE/floor | spread/floor | released "
