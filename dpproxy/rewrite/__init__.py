@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dpproxy.check.checked import CheckedQuery
-from dpproxy.plan import MeasureKind, QueryPlan
+from dpproxy.plan import Grid, MeasureKind, QueryPlan
 from dpproxy.rewrite.values import grid_value, identifier, literal, sql, total, value_expression
 
 
@@ -101,25 +101,35 @@ def source(st: Statement) -> None:
 
 
 def fixed_point(st: Statement) -> None:
+    """Each measured value as an integer on its grid. The grid value of an argument is
+    computed once (``__g<j>``) and reused: the engine runs without common-subexpression
+    elimination (it would hoist expressions out of TRY), so repeating it would cost."""
     arguments = _arguments(st.plan)
+    grids: dict[int, Grid] = {}
+    for m in st.plan.measurements:
+        if m.argument is not None and m.grid is not None:
+            grids.setdefault(arguments.index(sql(m.argument)), m.grid)
+    if grids:
+        raws = [f"__r{j}" for j in range(len(arguments))]
+        values = [f"{grid_value(f'__r{j}', grid)} AS __g{j}" for j, grid in grids.items()]
+        st.add("__grid", f"SELECT {', '.join(['__pu', *st.keys, *raws, *values])} FROM {st.last}")
     columns = ["__pu", *st.keys]
     for i, m in enumerate(st.plan.measurements):
         if m.argument is None:
             continue
-        raw = f"__r{arguments.index(sql(m.argument))}"
+        j = arguments.index(sql(m.argument))
         if m.kind is MeasureKind.VALUES:
-            columns.append(f"CAST({raw} IS NOT NULL AS HUGEINT) AS __m{i}")
+            columns.append(f"CAST(__r{j} IS NOT NULL AS HUGEINT) AS __m{i}")
             continue
         grid = m.grid
-        assert grid is not None
-        value = grid_value(raw, grid)
+        assert grid is not None and grids[j] == grid
         if m.kind is MeasureKind.SUM:
-            columns.append(f"{value} AS __m{i}")
+            columns.append(f"__g{j} AS __m{i}")
         elif m.kind is MeasureKind.CENTRED_SUM:
-            columns.append(f"({value}) - {grid.centre} AS __m{i}")
+            columns.append(f"__g{j} - {grid.centre} AS __m{i}")
         else:
             columns.append(
-                f"(({value}) - {grid.centre}) * (({value}) - {grid.centre}) "
+                f"(__g{j} - {grid.centre}) * (__g{j} - {grid.centre}) "
                 f"- {grid.square_centre} AS __m{i}"
             )
     st.add("__values", f"SELECT {', '.join(columns)} FROM {st.last}")
