@@ -96,7 +96,10 @@ def _count(ctx: Context, node: exp.Count) -> AggregateCall | None:
     qualified = ctx.qualify(arg, usage)
     if qualified is None:
         return None
-    if not any(isinstance(n, exp.Column) for n in qualified.walk()):
+    if isinstance(qualified, exp.Null):
+        ctx.reject(node, "42804", "the argument is always NULL")
+        return None
+    if isinstance(qualified, exp.Literal | exp.Boolean):  # COUNT(1): a row count
         return AggregateCall(AggKind.COUNT_ROWS, None, None, label)
     return AggregateCall(AggKind.COUNT_VALUES, postgres_division(qualified, ctx), None, label)
 
@@ -128,14 +131,17 @@ def _value(ctx: Context, node: exp.Expr) -> AggregateCall | None:
 
 
 def _allowed(ctx: Context, node: exp.Expr, call: AggregateCall) -> bool:
-    """The aggregate must be allowed by every protected table whose columns it reads
-    (COUNT(*) and COUNT(DISTINCT unit) read every table)."""
+    """The aggregate must be allowed by every protected table whose columns it reads;
+    one that reads no protected column (COUNT(*), COUNT(DISTINCT unit), SUM(1),
+    SUM(<public column>)) still aggregates the protected rows, so every protected table
+    must allow it."""
     need = POLICY_NAME[call.kind]
-    if call.argument is None:
-        tables = ctx.protected_tables
-    else:
+    tables = []
+    if call.argument is not None:
         aliases = {c.table for c in call.argument.find_all(exp.Column)}
         tables = [r.table for r in ctx.relations if r.alias in aliases and not r.table.public]
+    if not tables:
+        tables = ctx.protected_tables
     refused = [t.name for t in tables if not t.allows(need)]
     if refused:
         ctx.reject(node, "42501", f"the policy of {', '.join(refused)} does not allow {need.value}")
