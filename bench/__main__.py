@@ -66,7 +66,15 @@ def main() -> None:
     parser.add_argument("--accuracy-size", default="1m")
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument(
+        "--report-only", action="store_true", help="rewrite results.md/png from results.json"
+    )
     args = parser.parse_args()
+    if args.report_only:
+        out = Path(args.out)
+        path = report.write(json.loads((out / "results.json").read_text()), out)
+        print(f"[bench] wrote {path} and {path.with_suffix('.png')}")
+        return
     if args.quick:
         args.sizes, args.repeat, args.accuracy_runs, args.accuracy_size = "100k", 3, 5, "100k"
     sizes = [data.SIZES[s] for s in args.sizes.split(",")]

@@ -235,7 +235,11 @@ def write(results: dict[str, Any], out_dir: Path) -> Path:
         f"DuckDB {machine['duckdb']} with 2 threads, on the same in-memory tables; "
         f"epsilon {EPSILON} per query in every system (SmartNoise's per-statistic epsilon is "
         f"divided accordingly), delta {DELTA} where keys are discovered, at most "
-        f"{MAX_ROWS} rows and {MAX_GROUPS} groups per member, amount clamped to [0, 100].",
+        f"{MAX_ROWS} rows and {MAX_GROUPS} groups per member, amount clamped to [0, 100]. "
+        "Raw DuckDB, dpproxy's API and SmartNoise are interleaved within each repetition; "
+        "the wire server and Qrlew run after them in their own processes. Timings of the "
+        "sort-heavy queries vary by up to ±50% between runs on this shared VM: compare "
+        "ratios within a run.",
         "",
         "## Time",
         "",

@@ -18,14 +18,13 @@ from typing import Any
 from dpproxy import pipeline
 from dpproxy.api import Proxy
 
-# Reported stages, in pipeline order. "bind" is the EXPLAIN that type-checks the
-# rewritten SQL; "charge" is the ledger's reservation and commit (SQLite, fsync).
+# Reported stages, in pipeline order; "charge" is every ledger call (SQLite: reservation,
+# commit with fsync, audit). What no stage accounts for is reported as "other".
 STAGES = (
     "parse",
     "check",
     "plan",
     "rewrite",
-    "bind",
     "execute",
     "noise",
     "release",
@@ -79,7 +78,6 @@ class StageTimer:
         for name, stage in _MODULE_STAGES.items():
             if hasattr(pipeline, name):
                 patch(pipeline, name, stage)
-        patch(self.proxy.engine, "check_binds", "bind")
         patch(self.proxy.engine, "execute", "execute")
         for name in ("spent", "reserve", "commit", "cached", "record"):
             if hasattr(self.proxy.ledger, name):
