@@ -65,6 +65,7 @@ def run(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Outcome:
         query = check(select, proxy.catalog)
         scopes = budget_scopes(proxy, analyst, query.domain)
         plan = plan_query(proxy, query, epsilon)
+        _check_certain_size(plan, limits.max_output_cells)
         key = _cache_key(proxy, analyst, query, plan)
         if key is not None and (hit := proxy.ledger.cached(key)) is not None:
             return _replay(proxy, analyst, query, hit, scopes[0])
@@ -122,11 +123,12 @@ def run(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Outcome:
 
 def plan_query(proxy: Proxy, query: CheckedQuery, epsilon: float | None) -> QueryPlan:
     config = proxy.policies.config
-    eps = _epsilon(epsilon, config.queries.default_epsilon, config.queries.max_epsilon)
+    limits = config.queries
+    eps = _epsilon(epsilon, limits.default_epsilon, limits.max_epsilon, limits.min_epsilon)
     return make_plan(query, eps, exact(config.queries.delta), config.accounting)
 
 
-def _epsilon(requested: float | None, default: float, maximum: float) -> Fraction:
+def _epsilon(requested: float | None, default: float, maximum: float, minimum: float) -> Fraction:
     value = default if requested is None else requested
     try:
         eps = exact(value)
@@ -134,11 +136,36 @@ def _epsilon(requested: float | None, default: float, maximum: float) -> Fractio
         raise InvalidParameter(f"epsilon must be a positive number, got {value!r}") from None
     if eps <= 0:
         raise InvalidParameter(f"epsilon must be positive, got {float(eps):g}")
+    if eps < exact(minimum):
+        raise QueryLimitExceeded(
+            f"epsilon {float(eps):g} is below the per-query minimum {minimum:g}"
+        )
     if eps > exact(maximum):
         raise QueryLimitExceeded(
             f"epsilon {float(eps):g} exceeds the per-query maximum {maximum:g}"
         )
     return eps
+
+
+def _check_certain_size(plan: QueryPlan, max_cells: int) -> None:
+    """Refuse, before any charge, an answer whose size is known to exceed the limit: every
+    combination of public keys is released unless HAVING or a minimum group size drops it."""
+    query = plan.query
+    if not query.keys or not plan.public_keys or query.having is not None:
+        return
+    if plan.selection is not None:  # groups may be suppressed by their noisy size
+        return
+    rows = 1
+    for key in query.keys:
+        rows *= len(key.public_values or ())
+    rows = max(rows - query.offset, 0)
+    if query.limit is not None:
+        rows = min(rows, query.limit)
+    if rows * max(len(query.outputs), 1) > max_cells:
+        raise QueryLimitExceeded(
+            f"the answer would have {rows * len(query.outputs)} cells; the limit is {max_cells}: "
+            "add a LIMIT or use coarser keys"
+        )
 
 
 def budget_scopes(proxy: Proxy, analyst: str, domain: str | None) -> list[Scope]:

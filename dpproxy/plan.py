@@ -7,9 +7,11 @@ asked for are computed from measurements by post-processing (AVG = centred sum /
 measurement cannot exist without a bounded contribution behind it (STYLE habit 5).
 ``QueryPlan.verify()`` recomputes the total loss before it is charged (habit 6).
 
-Sensitivities are in grid units. With at most R rows and k = min(G, R) groups per unit
-after contribution bounding, a unit changes the vector of a measurement by at most:
-units: k (L1), sqrt(k) (L2); rows: R; sums: R times the largest |grid value|.
+Sensitivities are in grid units. Contribution bounding (``rewrite``) clips each unit's
+contribution vector (over groups) of every measurement to an L1 norm worth R rows: R for
+row counts, R times the largest |grid value| for sums. A unit is counted in at most
+k = min(G, R) groups. So a unit changes a measurement's vector by at most:
+units: k (L1), sqrt(k) (L2); rows: R; sums: R times the largest |grid value| (L1 and L2).
 """
 
 from __future__ import annotations
@@ -152,6 +154,7 @@ class QueryPlan:
     measurements: tuple[Measurement, ...]
     aggregates: tuple[AggregatePlan, ...]
     selection: Selection | None
+    groups_per_unit: int  # k: groups a unit is counted in (all groups it touches, when selecting)
 
     @property
     def public_keys(self) -> bool:
@@ -244,6 +247,7 @@ def make_plan(
         measurements,
         tuple(builder.aggregates),
         selection,
+        builder.k,
     )
     plan.verify()
     return plan
@@ -311,16 +315,17 @@ class _Builder:
 
     def units(self) -> int:
         if self.units_index is None:
-            # With one row per unit, the unit count and the row count are the same number.
-            kind = MeasureKind.ROWS if self.rows == 1 else MeasureKind.UNITS
-            self.units_index = self._add(kind, None, None, 1, Fraction(1))
+            self.units_index = self._add(MeasureKind.UNITS, None, None, 1, Fraction(1))
         return self.units_index
 
     def add_aggregate(self, kind: AggKind, arg: exp.Expr | None, bounds: Interval | None) -> None:
         grid = Grid.for_bounds(bounds) if bounds is not None else None
         one = Fraction(1)
-        if kind is AggKind.COUNT_ROWS:
-            used: tuple[int, ...] = (self._add(MeasureKind.ROWS, None, None, 1, one),)
+        if kind is AggKind.COUNT_ROWS and self.rows == 1:
+            # a unit worth one row counts once: the row count is the unit count
+            used: tuple[int, ...] = (self.units(),)
+        elif kind is AggKind.COUNT_ROWS:
+            used = (self._add(MeasureKind.ROWS, None, None, 1, one),)
         elif kind is AggKind.COUNT_UNITS:
             used = (self.units(),)
         elif kind is AggKind.COUNT_VALUES:

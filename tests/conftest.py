@@ -37,7 +37,9 @@ def write_policies(
         "alice": {"budget": {"epsilon": 1000.0, "delta": 0.5}},
         "bob": {"budget": {"epsilon": 1.0, "delta": 1.0e-6}},
     }
-    base["queries"] = {"default_epsilon": 0.5, "max_epsilon": 50.0, "delta": 1.0e-7}
+    base["queries"] = {
+        "default_epsilon": 0.5, "max_epsilon": 50.0, "min_epsilon": 1e-9, "delta": 1.0e-7
+    }  # fmt: skip
     base.update(config or {})
     (directory / "dpproxy.yaml").write_text(yaml.safe_dump(base))
     for path in sorted(POLICIES.glob("*.yaml")):

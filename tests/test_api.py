@@ -93,6 +93,8 @@ def test_execution_failure_keeps_the_charge(fresh: Proxy, monkeypatch: pytest.Mo
 def test_epsilon_limits(session: dpproxy.Session) -> None:
     with pytest.raises(QueryLimitExceeded, match="exceeds the per-query maximum"):
         session.query("SELECT COUNT(*) FROM members", epsilon=51)
+    with pytest.raises(QueryLimitExceeded, match="below the per-query minimum"):
+        session.query("SELECT COUNT(*) FROM members", epsilon=1e-10)
     for bad in (0, -1.0, float("nan")):
         with pytest.raises(InvalidParameter):
             session.query("SELECT COUNT(*) FROM members", epsilon=bad)
@@ -175,3 +177,21 @@ def test_describe_types_without_executing(fresh: Proxy) -> None:
         ("sum", "DOUBLE"), ("big", "BOOLEAN"), ("round", "DOUBLE"), ("?column?", "VARCHAR"),
     ]  # fmt: skip
     assert fresh.ledger.spent("member", "bob").epsilon == 0
+
+
+def test_answer_certain_to_be_too_large_is_refused_before_the_charge(tmp_path: Path) -> None:
+    from tests.conftest import write_policies
+
+    config = {"queries": {"default_epsilon": 0.5, "max_epsilon": 5.0, "max_output_cells": 10}}
+    proxy = Proxy(write_policies(tmp_path / "p", config=config,
+                                 tables={"members": {"min_group_size": 0}}))  # fmt: skip
+    try:
+        session = proxy.session("bob")
+        with pytest.raises(QueryLimitExceeded, match="would have 45 cells"):
+            session.query("SELECT gender, education, COUNT(*) FROM members GROUP BY 1, 2")
+        assert proxy.ledger.spent("member", "bob").epsilon == 0
+        small = session.query("SELECT gender, education, COUNT(*) FROM members GROUP BY 1, 2 "
+                              "LIMIT 3")  # fmt: skip
+        assert len(small.rows) == 3
+    finally:
+        proxy.close()

@@ -190,6 +190,9 @@ class AnalystPolicy(Frozen):
 class QueryDefaults(Frozen):
     default_epsilon: float = Field(default=0.5, gt=0)
     max_epsilon: float = Field(default=2.0, gt=0)
+    # A floor on a query's epsilon: a query's running time is not noised, so very cheap
+    # queries would let an analyst time many of them (see the README's security model).
+    min_epsilon: float = Field(default=0.01, gt=0)
     delta: float = Field(default=1e-7, ge=0, lt=1)  # per query, for partition selection
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_query_length: int = Field(default=100_000, ge=100)
@@ -199,6 +202,8 @@ class QueryDefaults(Frozen):
     def _ordered(self) -> QueryDefaults:
         if self.default_epsilon > self.max_epsilon:
             raise ValueError("default_epsilon: exceeds max_epsilon")
+        if not self.min_epsilon <= self.default_epsilon:
+            raise ValueError("min_epsilon: exceeds default_epsilon")
         return self
 
 

@@ -6,12 +6,17 @@ as a chain of CTEs, one per pass in ``RULES``:
 1. ``source``: join, filter (total), group keys and raw values per row, with the
    privacy unit as ``__pu``;
 2. ``fixed_point``: each measured value as an integer on its grid, clamped;
-3. ``bound_groups``: keep at most G groups per unit, chosen by a secret-keyed hash;
-4. ``bound_rows``: keep at most R rows per unit, chosen the same way;
-5. ``per_unit``: aggregate per (unit, group) first (Wilson et al. 2020);
+3. ``per_unit``: aggregate per (unit, group) first (Wilson et al. 2020);
+4. ``rank_groups``: rank each unit's groups by a secret-keyed hash; a unit is counted in
+   (and, when group keys are selected from the data, contributes to) at most k of them;
+5. ``clip``: scale each unit's contribution vector of every measurement down to the
+   L1 norm its sensitivity allows (R rows' worth), rounding toward zero on the integer
+   grid; a unit within its bounds is left exactly as it is;
 6. ``per_group``: exact integer measurements per group, summed in HUGEINT;
 7. ``public_keys``: with public keys, every key of the policy appears (empty groups as 0).
 
+Clipping replaces sampling R rows: it has the same sensitivity, keeps each unit's
+contribution proportional instead of random, and needs no sort of the rows.
 The result has one row per group: the keys, then one integer per measurement.
 
 >>> # rewrite(plan, salt) -> "WITH __source AS (...) SELECT ..."
@@ -135,44 +140,75 @@ def fixed_point(st: Statement) -> None:
     st.add("__values", f"SELECT {', '.join(columns)} FROM {st.last}")
 
 
-def bound_groups(st: Statement) -> None:
-    if not st.keys:
+def per_unit(st: Statement) -> None:
+    sums = [f"SUM(__m{i}) AS __m{i}" for i in _clipped(st.plan)]
+    group = ", ".join(["__pu", *st.keys])
+    columns = ", ".join([group, "CAST(COUNT(*) AS HUGEINT) AS __rows", *sums])
+    st.add("__per_unit", f"SELECT {columns} FROM {st.last} GROUP BY {group}")
+
+
+def rank_groups(st: Statement) -> None:
+    """Number each unit's groups in a random order (a hash keyed by the secret salt, ties
+    broken by the keys). With partition selection a unit contributes to its first k
+    groups only, so it can create at most k groups; otherwise only the unit count is
+    limited to them."""
+    if not st.keys or not _counts_units(st.plan):
         return
     keys = ", ".join(st.keys)
-    rank = f"dense_rank() OVER (PARTITION BY __pu ORDER BY hash(__pu, {keys}, {st.salt}), {keys})"
-    st.add(
-        "__ranked",
-        f"SELECT * FROM (SELECT *, {rank} AS __group_rank FROM {st.last})\n"
-        f"  WHERE __group_rank <= {st.query.max_groups_per_unit}",
-    )
+    rank = f"row_number() OVER (PARTITION BY __pu ORDER BY hash(__pu, {keys}, {st.salt}), {keys})"
+    selecting = st.plan.selection is not None and st.plan.selection.threshold > 0
+    keep = f"\n  WHERE __group_rank <= {st.plan.groups_per_unit}" if selecting else ""
+    st.add("__ranked", f"SELECT * FROM (SELECT *, {rank} AS __group_rank FROM {st.last}){keep}")
 
 
-def bound_rows(st: Statement) -> None:
-    measured = [f"__m{i}" for i, m in enumerate(st.plan.measurements) if m.argument is not None]
-    mix = ", ".join(["__pu", *st.keys, *measured, str(st.salt ^ 0x5DEECE66D)])
-    number = f"row_number() OVER (PARTITION BY __pu ORDER BY hash({mix}))"
-    st.add(
-        "__bounded",
-        f"SELECT * FROM (SELECT *, {number} AS __row_rank FROM {st.last})\n"
-        f"  WHERE __row_rank <= {st.query.max_rows_per_unit}",
-    )
-
-
-def per_unit(st: Statement) -> None:
-    sums = [
-        f"SUM(__m{i}) AS __m{i}"
-        for i, m in enumerate(st.plan.measurements)
-        if m.argument is not None
+def clip(st: Statement) -> None:
+    """Per unit, scale every clipped measurement so its L1 norm over groups stays within
+    its sensitivity: ``v * bound // total`` (truncating toward zero) when the total is
+    above the bound. Each unit's contribution is computed from its own rows only."""
+    bounds = {name: int(st.plan.measurements[i].sensitivity_l1) for i, name in _clip_columns(st)}
+    if not bounds:
+        return
+    source = st.last
+    totals = ", ".join(f"SUM(ABS({c})) AS __t{c}" for c in bounds)
+    st.add("__totals", f"SELECT __pu, {totals} FROM {source} GROUP BY __pu")
+    kept = ["__pu", *st.keys]
+    if source == "__ranked":
+        kept.append("__group_rank")
+    clipped = [
+        f"CASE WHEN __t{c} <= {b} THEN {c} ELSE ({c} * {b}) // __t{c} END AS {c}"
+        for c, b in bounds.items()
     ]
-    group = ", ".join(["__pu", *st.keys])
-    columns = ", ".join([group, "COUNT(*) AS __rows", *sums])
-    st.add("__per_unit", f"SELECT {columns} FROM {st.last} GROUP BY {group}")
+    st.add(
+        "__clipped",
+        f"SELECT {', '.join([*kept, *clipped])} FROM {source} JOIN __totals USING (__pu)",
+    )
+
+
+def _clipped(plan: QueryPlan) -> list[int]:
+    """Measurements summed from per-row values (all but the unit and row counts)."""
+    return [i for i, m in enumerate(plan.measurements) if m.argument is not None]
+
+
+def _clip_columns(st: Statement) -> list[tuple[int, str]]:
+    columns = [(i, f"__m{i}") for i in _clipped(st.plan)]
+    rows = [i for i, m in enumerate(st.plan.measurements) if m.kind is MeasureKind.ROWS]
+    return [(i, "__rows") for i in rows[:1]] + columns
+
+
+def _counts_units(plan: QueryPlan) -> bool:
+    return any(m.kind is MeasureKind.UNITS for m in plan.measurements)
 
 
 def per_group(st: Statement) -> None:
     columns = list(st.keys)
+    ranked = any(n == "__ranked" for n, _ in st.ctes)
     for i, m in enumerate(st.plan.measurements):
-        if m.kind is MeasureKind.UNITS:
+        if m.kind is MeasureKind.UNITS and ranked:
+            within = f"__group_rank <= {st.plan.groups_per_unit}"
+            columns.append(
+                f"CAST(COALESCE(SUM(CASE WHEN {within} THEN 1 ELSE 0 END), 0) AS HUGEINT) AS __m{i}"
+            )
+        elif m.kind is MeasureKind.UNITS:  # one group at most (no keys): every unit counts
             columns.append(f"CAST(COUNT(*) AS HUGEINT) AS __m{i}")
         elif m.kind is MeasureKind.ROWS:
             columns.append(f"CAST(COALESCE(SUM(__rows), 0) AS HUGEINT) AS __m{i}")
@@ -208,9 +244,9 @@ Pass = Callable[[Statement], None]
 RULES: tuple[Pass, ...] = (
     source,
     fixed_point,
-    bound_groups,
-    bound_rows,
     per_unit,
+    rank_groups,
+    clip,
     per_group,
     public_keys,
 )
@@ -218,7 +254,7 @@ RULES: tuple[Pass, ...] = (
 
 def rewrite(plan: QueryPlan, salt: int) -> str:
     """Build the bounded SQL for ``plan``; ``salt`` (from ``dpproxy.noise``) keys the
-    selection of rows and groups kept per unit."""
+    random order of each unit's groups."""
     statement = Statement(plan, salt)
     for rule in RULES:
         rule(statement)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 from sqlglot import exp
@@ -19,6 +20,7 @@ from dpproxy.check.aggregates import MeasureRef
 from dpproxy.check.checked import CheckedQuery
 from dpproxy.errors import InternalError
 from dpproxy.plan import Grid
+from dpproxy.policy.model import PublicValue
 
 DIALECT = "duckdb"
 
@@ -94,8 +96,9 @@ def grid_value(raw: str, grid: Grid) -> str:
     return f"CASE WHEN {raw} IS NULL THEN NULL ELSE {clamped} END"
 
 
-def literal(value: object, sql_type: str | None) -> str:
-    """A public value as a typed SQL literal."""
+@functools.lru_cache(maxsize=65_536)
+def literal(value: PublicValue, sql_type: str | None) -> str:
+    """A public value as a typed SQL literal (cached: public lists repeat every query)."""
     converted = exp.convert(value)
     if sql_type is None:
         return sql(converted)

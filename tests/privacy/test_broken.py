@@ -2,8 +2,8 @@
 pipeline (monkeypatched), find an empirical epsilon above the one claimed.
 
 * a halved noise scale (the samplers draw with half the calibrated scale);
-* an ignored contribution bound: rows per unit (the bound_rows pass removed) for COUNT
-  and SUM, groups per unit (bound_groups removed) for partition selection;
+* an ignored contribution bound: rows per unit (the clip pass removed) for COUNT
+  and SUM, groups per unit (rank_groups removed) for partition selection;
 * an ignored selection threshold (every group with a positive noisy count released).
 
 Sample sizes were chosen by simulating each test (the same estimator and thresholds,
@@ -76,7 +76,7 @@ def test_an_ignored_row_bound_is_caught(
     neighbours: tuple[Proxy, Proxy],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _without(monkeypatch, "bound_rows")
+    _without(monkeypatch, "clip")
     assert bound(neighbours, sql, EPSILON, 200, first_cell, thresholds) > EPSILON
 
 
@@ -84,7 +84,7 @@ def test_an_ignored_row_bound_is_caught(
 def test_an_ignored_group_bound_is_caught(
     wide_rows: tuple[Proxy, Proxy], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _without(monkeypatch, "bound_groups")
+    _without(monkeypatch, "rank_groups")
     found = bound(wide_rows, PRODUCT_GROUPS, 0.5, 300, appears(VICTIM_PRODUCTS), [0.5], delta=0.05)
     assert found > 0.5
 

@@ -38,8 +38,7 @@ CASES = {
 
 def test_rules_are_explicit() -> None:
     assert [r.__name__ for r in RULES] == [
-        "source", "fixed_point", "bound_groups", "bound_rows", "per_unit", "per_group",
-        "public_keys",
+        "source", "fixed_point", "per_unit", "rank_groups", "clip", "per_group", "public_keys",
     ]  # fmt: skip
 
 
