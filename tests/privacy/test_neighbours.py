@@ -109,10 +109,16 @@ def test_groups_of_one_unit_are_bounded(wide_rows: tuple[Proxy, Proxy]) -> None:
 
 def test_the_answers_carry_the_signal(neighbours: tuple[Proxy, Proxy]) -> None:
     """A sanity check on the datasets: the victim does change the exact answers the
-    thresholds were chosen from (high epsilon, so the noise is small)."""
+    thresholds were chosen from (high epsilon, so the noise is small). The tolerance is
+    five standard errors of the mean of the declared noise (Laplace b = sensitivity /
+    epsilon, standard deviation b * sqrt(2)), so a correct pipeline fails it with
+    probability below 1e-6, while the two exact answers stay far more than that apart."""
     d, d_prime = neighbours
-    for sql, exact_d, exact_d_prime in ((COUNT, 43, 40), (SUM, 110, 80)):
-        values = [answers(p, sql, 8.0, 20, first_cell) for p in (d, d_prime)]
+    epsilon, runs = 8.0, 40
+    for sql, sensitivity, exact_d, exact_d_prime in ((COUNT, 3, 43, 40), (SUM, 30, 110, 80)):
+        tolerance = 5 * math.sqrt(2) * sensitivity / epsilon / math.sqrt(runs)
+        assert tolerance < (exact_d - exact_d_prime) / 2
+        values = [answers(p, sql, epsilon, runs, first_cell) for p in (d, d_prime)]
         means = [sum(v) / len(v) for v in values]
-        assert math.isclose(means[0], exact_d, abs_tol=2), (sql, means)
-        assert math.isclose(means[1], exact_d_prime, abs_tol=2), (sql, means)
+        assert math.isclose(means[0], exact_d, abs_tol=tolerance), (sql, means)
+        assert math.isclose(means[1], exact_d_prime, abs_tol=tolerance), (sql, means)
