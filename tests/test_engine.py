@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import duckdb
 import pytest
 
 from dpproxy.api import Proxy
-from dpproxy.errors import ExecutionFailed
+from dpproxy.engine.duckdb import CancelToken, DuckDBEngine, cancellable
+from dpproxy.errors import ExecutionFailed, QueryTimeout
 
 
 @pytest.mark.parametrize(
@@ -51,9 +54,56 @@ def test_execution_errors_are_generic(proxy: Proxy) -> None:
     assert error.value.sqlstate == "XX000"
 
 
-def test_timeout_interrupts(proxy: Proxy) -> None:
-    from dpproxy.errors import QueryTimeout
+SLOW = "SELECT COUNT(*) FROM range(1000000) a, range(100000) b WHERE a.range + b.range < 0"
 
-    slow = "SELECT COUNT(*) FROM range(1000000) a, range(100000) b WHERE a.range + b.range < 0"
+
+def test_timeout_interrupts(proxy: Proxy) -> None:
     with pytest.raises(QueryTimeout):
-        proxy.engine.execute(slow, timeout=0.2)
+        proxy.engine.execute(SLOW, timeout=0.2)
+
+
+def _thread_cursor(engine: DuckDBEngine) -> object:
+    return engine._local.cursor
+
+
+def test_each_thread_keeps_its_own_cursor(proxy: Proxy) -> None:
+    engine = proxy.engine
+    assert engine.execute("SELECT 1") == [(1,)]
+    mine = _thread_cursor(engine)
+    assert engine.execute("SELECT 2") == [(2,)]
+    assert _thread_cursor(engine) is mine  # reused, not one per query
+    with ThreadPoolExecutor(1) as pool:
+        theirs = pool.submit(lambda: (engine.execute("SELECT 3"), _thread_cursor(engine))).result()
+    assert theirs[0] == [(3,)]
+    assert theirs[1] is not mine
+
+
+def test_an_interrupted_cursor_is_replaced(proxy: Proxy) -> None:
+    """After a timeout or a cancel the thread's next query runs on a fresh cursor, so an
+    interrupt that arrives late can never stop it."""
+    engine = proxy.engine
+    engine.execute("SELECT 1")
+    before = _thread_cursor(engine)
+    with pytest.raises(QueryTimeout):
+        engine.execute(SLOW, timeout=0.2)
+    assert engine.execute("SELECT 2") == [(2,)]
+    after_timeout = _thread_cursor(engine)
+    assert after_timeout is not before
+    token = CancelToken()
+    token.cancel()
+    with cancellable(token), pytest.raises(QueryTimeout):
+        engine.execute("SELECT 3")
+    assert engine.execute("SELECT 4") == [(4,)]
+    assert _thread_cursor(engine) is not after_timeout
+
+
+def test_a_timer_that_fires_too_late_touches_nothing(proxy: Proxy) -> None:
+    """Queries whose timer fires around the moment they end either answer or time out,
+    and the thread's next query (no timeout) is never interrupted."""
+    engine = proxy.engine
+    for _ in range(200):
+        try:
+            assert engine.execute("SELECT 1", timeout=0.0002) == [(1,)]
+        except QueryTimeout:
+            pass
+        assert engine.execute("SELECT 2") == [(2,)]

@@ -78,12 +78,18 @@ class EngineSettings:
 class DuckDBEngine:
     """One in-memory DuckDB database holding every table of a policy directory.
 
-    ``execute`` is thread-safe: each call runs on its own cursor.
+    ``execute`` is thread-safe: each thread (a server worker, an API caller) runs its
+    queries on its own cursor, created on first use and kept; a cursor a cancel or a
+    timeout may have interrupted is closed and replaced, so an interrupt can never land
+    on the thread's next query.
     """
 
     def __init__(self, policies: Policies, settings: EngineSettings | None = None) -> None:
         settings = settings or EngineSettings()
-        self._active: set[duckdb.DuckDBPyConnection] = set()
+        self._active: set[duckdb.DuckDBPyConnection] = set()  # running a query now
+        self._cursors: set[duckdb.DuckDBPyConnection] = set()  # every thread's cursor
+        self._cursors_lock = threading.Lock()
+        self._local = threading.local()
         config: dict[str, Any] = {
             "autoload_known_extensions": False,
             "autoinstall_known_extensions": False,
@@ -165,11 +171,13 @@ class DuckDBEngine:
                 raise QueryTimeout(reason)
             timer = None
             fired = threading.Event()
+            finished = threading.Lock()  # held by whoever decides: the query or the timer
             if timeout is not None:
 
                 def expire() -> None:
-                    fired.set()
-                    cursor.interrupt()
+                    if finished.acquire(blocking=False):
+                        fired.set()
+                        cursor.interrupt()
 
                 timer = threading.Timer(timeout, expire)
                 timer.daemon = True
@@ -187,19 +195,38 @@ class DuckDBEngine:
                 raise ExecutionFailed() from None
             finally:
                 if timer is not None:
+                    finished.acquire(blocking=False)  # from here on the timer cannot interrupt
                     timer.cancel()
-                if token is not None:
-                    token._attach(None)
+                cancelled = token is not None and token._attach(None) is not None
+                if fired.is_set() or cancelled:
+                    self._retire(cursor)  # it may carry an interrupt: never reuse it
 
     @contextmanager
     def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        cursor = self._con.cursor()
+        """The calling thread's cursor; retired (closed) if the block fails."""
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._con.cursor()
+            with self._cursors_lock:
+                self._cursors.add(cursor)
+            self._local.cursor = cursor
         self._active.add(cursor)
         try:
             yield cursor
+        except BaseException:
+            self._retire(cursor)
+            raise
         finally:
             self._active.discard(cursor)
-            cursor.close()
+
+    def _retire(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        if getattr(self._local, "cursor", None) is cursor:
+            del self._local.cursor
+        with self._cursors_lock:
+            if cursor not in self._cursors:
+                return
+            self._cursors.discard(cursor)
+        cursor.close()
 
     def interrupt_all(self) -> None:
         """Stop every running query (cancel requests, shutdown)."""
@@ -218,6 +245,10 @@ class DuckDBEngine:
         return self._con
 
     def close(self) -> None:
+        with self._cursors_lock:
+            cursors, self._cursors = self._cursors, set()
+        for cursor in cursors:
+            cursor.close()
         self._con.close()
 
 
