@@ -7,11 +7,17 @@ asked for are computed from measurements by post-processing (AVG = centred sum /
 measurement cannot exist without a bounded contribution behind it (STYLE habit 5).
 ``QueryPlan.verify()`` recomputes the total loss before it is charged (habit 6).
 
-Sensitivities are in grid units. Contribution bounding (``rewrite``) clips each unit's
-contribution vector (over groups) of every measurement to an L1 norm worth R rows: R for
-row counts, R times the largest |grid value| for sums. A unit is counted in at most
+Sensitivities are in the measurement's own integer units. Contribution bounding
+(``rewrite``) scales each unit's contribution vector (over groups) of every measurement
+down to an L1 norm worth R rows: R for row counts, R times the largest |grid value| for
+sums. A sum alone is clipped on its own L1 norm; the count, centred sum and centred
+squares behind one AVG or VARIANCE are all scaled by the same factor, R over the unit's
+number of values, so a heavy unit keeps its own mean and spread. Scaling rounds toward
+zero, so it is done at a finer resolution (``Measurement.resolution``: the grid step cut
+into that many parts) to make the rounding loss negligible. A unit is counted in at most
 k = min(G, R) groups. So a unit changes a measurement's vector by at most:
-units: k (L1), sqrt(k) (L2); rows: R; sums: R times the largest |grid value| (L1 and L2).
+units: k (L1), sqrt(k) (L2); rows: R; sums: R times the largest |grid value| (L1 and L2),
+each times the resolution.
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ from dpproxy.policy.model import Accounting
 
 GRID_STEPS = 2**16  # a non-integer measure's range is cut into at least this many steps
 EXACT_INTEGERS = 2**24  # integer measures up to this magnitude are summed exactly (step 1)
+# Per-row magnitude (in the measurement's units) that contribution scaling works at: a
+# count (1 per row) is scaled in units of 2^-16, so rounding toward zero loses at most
+# 2^-16 of a row per group and unit, instead of up to one row.
+CLIP_RESOLUTION = 2**16
 # Accuracy figures and selection thresholds are computed in floating point from the
 # noise scale; beyond these scales they lose all precision (exp(-1/scale) rounds to 1) or
 # take minutes (the discrete Gaussian's tail is summed term by term). Such noise would
@@ -113,6 +123,8 @@ class Measurement:
     rho: Fraction  # zCDP accounting; 0 under pure
     mechanism: Mechanism
     unit: Fraction  # the released value is (exact + noise) * unit
+    resolution: int = 1  # contributions are scaled in 1/resolution of the grid step
+    scaled_by: int | None = None  # index of the VALUES count whose factor scales this one
 
     @property
     def label(self) -> str:
@@ -201,17 +213,19 @@ def make_plan(
         shares_eps, shares_rho = Fraction(0), rho / n
     measurements = tuple(
         Measurement(
-            kind,
-            arg,
-            grid,
-            l1,
-            l2sq,
+            spec.kind,
+            spec.argument,
+            spec.grid,
+            spec.l1,
+            spec.l2_squared,
             shares_eps,
             shares_rho,
-            _mechanism(accounting, l1, l2sq, shares_eps, shares_rho),
-            unit,
+            _mechanism(accounting, spec.l1, spec.l2_squared, shares_eps, shares_rho),
+            spec.unit,
+            spec.resolution,
+            spec.scaled_by,
         )
-        for kind, arg, grid, l1, l2sq, unit in specs
+        for spec in specs
     )
     _check_scales(measurements)
     selection = None
@@ -279,7 +293,24 @@ def _mechanism(
     return make_gaussian(l2_squared, rho)
 
 
-Spec = tuple[MeasureKind, exp.Expr | None, Grid | None, Fraction, Fraction, Fraction]
+@dataclass(frozen=True)
+class _Spec:
+    kind: MeasureKind
+    argument: exp.Expr | None
+    grid: Grid | None
+    l1: Fraction
+    l2_squared: Fraction
+    unit: Fraction
+    resolution: int
+    scaled_by: int | None
+
+
+def resolution_for(per_row: int) -> int:
+    """The smallest power of two r with per_row * r >= CLIP_RESOLUTION."""
+    r = 1
+    while per_row * r < CLIP_RESOLUTION:
+        r *= 2
+    return r
 
 
 class _Builder:
@@ -287,8 +318,9 @@ class _Builder:
 
     def __init__(self, query: CheckedQuery) -> None:
         self.rows = query.max_rows_per_unit
-        self.k = min(query.max_groups_per_unit, self.rows)
-        self.specs: list[Spec] = []
+        # without GROUP BY there is one group: a unit is counted once
+        self.k = min(query.max_groups_per_unit, self.rows) if query.keys else 1
+        self.specs: list[_Spec] = []
         self.aggregates: list[AggregatePlan] = []
         self.units_index: int | None = None
 
@@ -299,18 +331,23 @@ class _Builder:
         grid: Grid | None,
         per_row: int,
         unit: Fraction,
+        scaled_by: int | None = None,
     ) -> int:
         for index, spec in enumerate(self.specs):
-            if spec[0] == kind and spec[1] == arg:
+            if spec.kind == kind and spec.argument == arg:
+                if spec.scaled_by != scaled_by:
+                    raise InternalError("one measurement scaled two ways")
                 return index
+        resolution = 1
         if kind is MeasureKind.UNITS:
             l1, l2sq = Fraction(self.k), Fraction(self.k)
         else:
-            l1 = Fraction(self.rows * per_row)
+            per_row = max(per_row, 1)  # a constant argument: any positive bound is an upper bound
+            resolution = resolution_for(per_row)
+            l1 = Fraction(self.rows * per_row * resolution)
             l2sq = l1 * l1
-        if l1 <= 0:  # a constant argument: any positive sensitivity is an upper bound
-            l1, l2sq = Fraction(1), Fraction(1)
-        self.specs.append((kind, arg, grid, l1, l2sq, unit))
+        spec = _Spec(kind, arg, grid, l1, l2sq, unit / resolution, resolution, scaled_by)
+        self.specs.append(spec)
         return len(self.specs) - 1
 
     def units(self) -> int:
@@ -336,11 +373,18 @@ class _Builder:
         else:
             assert grid is not None
             count = self._add(MeasureKind.VALUES, arg, None, 1, one)
-            total = self._add(MeasureKind.CENTRED_SUM, arg, grid, grid.max_centred, grid.step)
+            total = self._add(
+                MeasureKind.CENTRED_SUM, arg, grid, grid.max_centred, grid.step, count
+            )
             used = (count, total)
             if kind is not AggKind.AVG:
                 squares = self._add(
-                    MeasureKind.CENTRED_SQUARES, arg, grid, grid.max_square_deviation, grid.step**2
+                    MeasureKind.CENTRED_SQUARES,
+                    arg,
+                    grid,
+                    grid.max_square_deviation,
+                    grid.step**2,
+                    count,
                 )
                 used = (count, total, squares)
         self.aggregates.append(AggregatePlan(kind, used, bounds, grid))

@@ -142,32 +142,31 @@ def _decode(
     agg: AggregatePlan, measurements: Sequence[Measurement], noisy: tuple[int, ...]
 ) -> tuple[Any, float | None]:
     """An aggregate's released value and its approximate 95% half-width."""
-    first = measurements[agg.measurements[0]]
+    used = [measurements[i] for i in agg.measurements]
+    # each measurement in its grid units (a count's grid step is one row)
+    values = [Fraction(noisy[i], m.resolution) for i, m in zip(agg.measurements, used, strict=True)]
+    widths = [Fraction(m.mechanism.half_width(), m.resolution) for m in used]
     if agg.kind in (AggKind.COUNT_ROWS, AggKind.COUNT_VALUES, AggKind.COUNT_UNITS):
-        return max(0, noisy[agg.measurements[0]]), _width(first)
+        return max(0, round(values[0])), _width(used[0])
     grid, bounds = agg.grid, agg.bounds
     assert grid is not None and bounds is not None
     if agg.kind is AggKind.SUM:
-        total = noisy[agg.measurements[0]]
-        value: Any = total * grid.step
+        value: Any = values[0] * grid.step
         if bounds.lo >= 0:
             value = max(value, Fraction(0))
         if bounds.hi <= 0:
             value = min(value, Fraction(0))
-        return _number(value, grid.step == 1), _width(first)
-    count = noisy[agg.measurements[0]]
-    if count <= 0:
+        return (round(value) if grid.step == 1 else float(value)), _width(used[0])
+    count = values[0]
+    if count < 1:  # fewer than one (noisy) row: no mean to speak of
         return None, None
-    h_count = first.mechanism.half_width()
-    centred = noisy[agg.measurements[1]]
-    h_sum = measurements[agg.measurements[1]].mechanism.half_width()
+    h_count, centred, h_sum = float(widths[0]), values[1], float(widths[1])
     mean_c = Fraction(centred, count)
     if agg.kind is AggKind.AVG:
         avg = min(max((grid.centre + mean_c) * grid.step, bounds.lo), bounds.hi)
         width = float(grid.step) * (h_sum + abs(float(mean_c)) * h_count) / count
         return float(avg), min(width, float(bounds.hi - bounds.lo))
-    squares = noisy[agg.measurements[2]]
-    h_sq = measurements[agg.measurements[2]].mechanism.half_width()
+    squares, h_sq = values[2], float(widths[2])
     second = Fraction(squares, count) + grid.square_centre
     top = ((bounds.hi - bounds.lo) / 2) ** 2
     variance = min(max((second - mean_c**2) * grid.step**2, Fraction(0)), top)
@@ -191,10 +190,6 @@ def _decode(
 
 def _width(measurement: Measurement) -> float:
     return float(measurement.mechanism.half_width() * measurement.unit)
-
-
-def _number(value: Fraction, integer: bool) -> int | float:
-    return int(value) if integer and value.denominator == 1 else float(value)
 
 
 def _scale(measurement: Measurement) -> float:

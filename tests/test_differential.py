@@ -146,3 +146,33 @@ def test_bounding_applies_in_the_sample_policy(
     clamped = raw.execute("SELECT SUM(LEAST(annual_spend, 20000)) FROM members").fetchone()
     assert clamped is not None
     assert spend == pytest.approx(clamped[0], abs=12_000 * 0.125)
+
+
+# Each member's contribution with the sample policy (R = 20): every row of a member with
+# n rows in the answer counts 20 / n when n > 20, for the count and the centred sums alike.
+_SCALED = """
+    WITH rows AS (SELECT loyalty_number, product, LEAST(amount, 100) AS a FROM purchases),
+    per_member AS (SELECT loyalty_number, LEAST(1.0, 20.0 / COUNT(*)) AS f
+                   FROM rows GROUP BY loyalty_number)
+    SELECT SUM(f) AS n, SUM(f * a) / SUM(f) AS mean,
+           SQRT(SUM(f * a * a) / SUM(f) - POW(SUM(f * a) / SUM(f), 2)) AS sd
+    FROM rows JOIN per_member USING (loyalty_number)
+"""
+
+
+def test_bounding_scales_a_heavy_member_as_a_whole(
+    proxy: Proxy, raw: duckdb.DuckDBPyConnection
+) -> None:
+    """A member above the row bound is scaled down by one factor for the count and the
+    sums behind AVG and STDDEV, so the mean and spread of what remains are the weighted
+    mean and spread of the rows (a member's own mean is kept), and the rounding of the
+    scaling costs at most 2^-16 of a row per member."""
+    sql = "SELECT COUNT(amount) AS n, AVG(amount) AS mean, STDDEV_POP(amount) AS sd FROM purchases"
+    with zero_noise_for_tests():
+        ((n, mean, sd),) = proxy.session("alice").query(sql).rows
+    want = raw.execute(_SCALED).fetchone()
+    assert want is not None
+    n_want, mean_want, sd_want = want
+    assert abs(n - n_want) <= 1  # rounded to a whole row for release
+    assert math.isclose(mean, mean_want, rel_tol=1e-4), (mean, mean_want)
+    assert math.isclose(sd, sd_want, rel_tol=1e-3), (sd, sd_want)

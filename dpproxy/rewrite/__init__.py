@@ -124,26 +124,34 @@ def fixed_point(st: Statement) -> None:
             continue
         j = arguments.index(sql(m.argument))
         if m.kind is MeasureKind.VALUES:
-            columns.append(f"CAST(__r{j} IS NOT NULL AS HUGEINT) AS __m{i}")
-            continue
-        grid = m.grid
-        assert grid is not None and grids[j] == grid
-        if m.kind is MeasureKind.SUM:
-            columns.append(f"__g{j} AS __m{i}")
-        elif m.kind is MeasureKind.CENTRED_SUM:
-            columns.append(f"__g{j} - {grid.centre} AS __m{i}")
+            value = f"CAST(__r{j} IS NOT NULL AS HUGEINT)"
         else:
-            columns.append(
-                f"(__g{j} - {grid.centre}) * (__g{j} - {grid.centre}) "
-                f"- {grid.square_centre} AS __m{i}"
-            )
+            grid = m.grid
+            assert grid is not None and grids[j] == grid
+            if m.kind is MeasureKind.SUM:
+                value = f"__g{j}"
+            elif m.kind is MeasureKind.CENTRED_SUM:
+                value = f"__g{j} - {grid.centre}"
+            else:
+                c = grid.centre
+                value = f"(__g{j} - {c}) * (__g{j} - {c}) - {grid.square_centre}"
+        columns.append(f"{_at_resolution(value, m.resolution)} AS __m{i}")
     st.add("__values", f"SELECT {', '.join(columns)} FROM {st.last}")
+
+
+def _at_resolution(value: str, resolution: int) -> str:
+    """A measurement's per-row value in its units (its grid step / resolution)."""
+    if resolution == 1:
+        return value
+    return f"{value} * {resolution}" if value.isidentifier() else f"({value}) * {resolution}"
 
 
 def per_unit(st: Statement) -> None:
     sums = [f"SUM(__m{i}) AS __m{i}" for i in _clipped(st.plan)]
     group = ", ".join(["__pu", *st.keys])
-    columns = ", ".join([group, "CAST(COUNT(*) AS HUGEINT) AS __rows", *sums])
+    rows = [m.resolution for m in st.plan.measurements if m.kind is MeasureKind.ROWS]
+    count = _at_resolution("CAST(COUNT(*) AS HUGEINT)", rows[0] if rows else 1)
+    columns = ", ".join([group, f"{count} AS __rows", *sums])
     st.add("__per_unit", f"SELECT {columns} FROM {st.last} GROUP BY {group}")
 
 
@@ -162,22 +170,38 @@ def rank_groups(st: Statement) -> None:
 
 
 def clip(st: Statement) -> None:
-    """Per unit, scale every clipped measurement so its L1 norm over groups stays within
+    """Per unit, scale every measurement down so its L1 norm over groups stays within
     its sensitivity: ``v * bound // total`` (truncating toward zero) when the total is
-    above the bound. Each unit's contribution is computed from its own rows only."""
-    bounds = {name: int(st.plan.measurements[i].sensitivity_l1) for i, name in _clip_columns(st)}
-    if not bounds:
+    above the bound. A sum alone is scaled on its own total; the centred sums behind AVG
+    and VARIANCE share the factor of their count (R over the unit's number of values),
+    which bounds them too, since each value is at most ``per_row`` from the centre.
+    Values arrive at their measurement's resolution, so truncating loses a negligible
+    part of a row. Each unit's contribution is computed from its own rows only."""
+    columns = _clip_columns(st)
+    if not columns:
         return
+    measurements = st.plan.measurements
+    column_of = dict(columns)
+
+    def norm(i: int) -> tuple[str, int]:
+        """The column whose per-unit L1 total scales measurement ``i``, and its bound."""
+        driver = measurements[i].scaled_by
+        j = i if driver is None else driver
+        return column_of[j], int(measurements[j].sensitivity_l1)
+
+    normed = dict.fromkeys(norm(i)[0] for i, _ in columns)
+    sums = ", ".join(f"SUM(ABS({c})) AS __t{c}" for c in normed)
     source = st.last
-    totals = ", ".join(f"SUM(ABS({c})) AS __t{c}" for c in bounds)
-    st.add("__totals", f"SELECT __pu, {totals} FROM {source} GROUP BY __pu")
+    st.add("__totals", f"SELECT __pu, {sums} FROM {source} GROUP BY __pu")
     kept = ["__pu", *st.keys]
     if source == "__ranked":
         kept.append("__group_rank")
-    clipped = [
-        f"CASE WHEN __t{c} <= {b} THEN {c} ELSE ({c} * {b}) // __t{c} END AS {c}"
-        for c, b in bounds.items()
-    ]
+    clipped = []
+    for i, c in columns:
+        by, bound = norm(i)
+        clipped.append(
+            f"CASE WHEN __t{by} <= {bound} THEN {c} ELSE ({c} * {bound}) // __t{by} END AS {c}"
+        )
     st.add(
         "__clipped",
         f"SELECT {', '.join([*kept, *clipped])} FROM {source} JOIN __totals USING (__pu)",
