@@ -15,7 +15,9 @@ squares behind one AVG or VARIANCE are all scaled by the same factor, R over the
 number of values, so a heavy unit keeps its own mean and spread. Scaling rounds toward
 zero, so it is done at a finer resolution (``Measurement.resolution``: the grid step cut
 into that many parts) to make the rounding loss negligible. A unit is counted in at most
-k = min(G, R) groups. So a unit changes a measurement's vector by at most:
+k = min(G, R) groups (one without GROUP BY): with partition selection in the first k of
+its groups in a random order; with public keys it counts k / g in each of its g groups
+when g > k. So a unit changes a measurement's vector by at most:
 units: k (L1), sqrt(k) (L2); rows: R; sums: R times the largest |grid value| (L1 and L2),
 each times the resolution.
 """
@@ -320,6 +322,10 @@ class _Builder:
         self.rows = query.max_rows_per_unit
         # without GROUP BY there is one group: a unit is counted once
         self.k = min(query.max_groups_per_unit, self.rows) if query.keys else 1
+        # With public keys a unit's count over its groups is scaled to an L1 norm of k
+        # (1/g in each of its g groups when g > k) instead of ranking its groups; with
+        # partition selection a unit must create at most k groups, so it is ranked.
+        self.scale_units = bool(query.keys) and all(k.public_values is not None for k in query.keys)
         self.specs: list[_Spec] = []
         self.aggregates: list[AggregatePlan] = []
         self.units_index: int | None = None
@@ -340,7 +346,10 @@ class _Builder:
                 return index
         resolution = 1
         if kind is MeasureKind.UNITS:
-            l1, l2sq = Fraction(self.k), Fraction(self.k)
+            # ranked: k ones; scaled: g entries of at most k / g (L2 norm sqrt(k / g))
+            resolution = CLIP_RESOLUTION if self.scale_units else 1
+            l1 = Fraction(self.k * resolution)
+            l2sq = Fraction(self.k * resolution * resolution)
         else:
             per_row = max(per_row, 1)  # a constant argument: any positive bound is an upper bound
             resolution = resolution_for(per_row)

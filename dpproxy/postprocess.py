@@ -112,7 +112,10 @@ def release(plan: QueryPlan, groups: list[_Group]) -> Released:
 def _suppressed(plan: QueryPlan, group: _Group) -> bool:
     if plan.selection is None:
         return False
-    return group.noisy[plan.selection.measurement] < plan.selection.minimum
+    units = plan.measurements[plan.selection.measurement]
+    return Fraction(group.noisy[plan.selection.measurement], units.resolution) < (
+        plan.selection.minimum
+    )
 
 
 def _sortable(value: Any) -> tuple[int, str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,8 @@ def test_result_shape(session: dpproxy.Session) -> None:
     n, spend = result.accuracy[1], result.accuracy[2]
     assert n.mechanism == spend.mechanism == "discrete_laplace"
     assert n.scale == 3.0  # rows count: sensitivity 1, epsilon 1/3
-    assert n.ci95 == 9.0
+    # measured in 2^-16 of a unit: the 95% half-width of Laplace b = 3, 3 ln 20
+    assert n.ci95 == pytest.approx(3 * math.log(20), rel=1e-4)
     assert spend.ci95 is not None and 0 < spend.ci95 < 2000
     assert result.accuracy[0].mechanism == "public key list"
     payload = result.to_dict()

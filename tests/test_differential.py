@@ -176,3 +176,39 @@ def test_bounding_scales_a_heavy_member_as_a_whole(
     assert abs(n - n_want) <= 1  # rounded to a whole row for release
     assert math.isclose(mean, mean_want, rel_tol=1e-4), (mean, mean_want)
     assert math.isclose(sd, sd_want, rel_tol=1e-3), (sd, sd_want)
+
+
+def test_unit_counts_over_public_keys_scale_a_unit_over_its_groups(
+    tmp_path: Path, raw: duckdb.DuckDBPyConnection
+) -> None:
+    """With public keys a member in g > k = 6 groups counts 6 / g in each of them (its
+    L1 norm over groups is k, as with ranking) instead of 1 in six random ones."""
+    products = [row[0] for row in raw.execute("SELECT DISTINCT product FROM purchases").fetchall()]
+    columns = {
+        "loyalty_number": {"role": "privacy_unit"},
+        "product": {"role": "dimension", "public_values": sorted(products)},
+        "amount": {"role": "measure", "bounds": [0, 100]},
+        "ts": {"role": "dimension"},
+    }
+    proxy = Proxy(write_policies(tmp_path, tables={"purchases": {"columns": columns}}))
+    try:
+        with zero_noise_for_tests():
+            got = (
+                proxy.session("alice")
+                .query(
+                    "SELECT product, COUNT(DISTINCT loyalty_number) FROM purchases GROUP BY product"
+                )
+                .rows
+            )
+    finally:
+        proxy.close()
+    want = raw.execute(
+        """WITH groups AS (SELECT DISTINCT loyalty_number, product FROM purchases),
+           per_member AS (SELECT loyalty_number, LEAST(1.0, 6.0 / COUNT(*)) AS f
+                          FROM groups GROUP BY loyalty_number)
+           SELECT product, SUM(f) FROM groups JOIN per_member USING (loyalty_number)
+           GROUP BY product ORDER BY product"""
+    ).fetchall()
+    assert [row[0] for row in got] == [row[0] for row in want]
+    for (_, n), (_, n_want) in zip(got, want, strict=True):
+        assert abs(n - n_want) <= 1, (n, n_want)

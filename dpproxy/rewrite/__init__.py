@@ -151,6 +151,9 @@ def per_unit(st: Statement) -> None:
     group = ", ".join(["__pu", *st.keys])
     rows = [m.resolution for m in st.plan.measurements if m.kind is MeasureKind.ROWS]
     count = _at_resolution("CAST(COUNT(*) AS HUGEINT)", rows[0] if rows else 1)
+    units = _scaled_units(st.plan)
+    if units is not None:  # the unit is worth 1 in each of its groups, before scaling
+        sums.append(f"CAST({st.plan.measurements[units].resolution} AS HUGEINT) AS __units")
     columns = ", ".join([group, f"{count} AS __rows", *sums])
     st.add("__per_unit", f"SELECT {columns} FROM {st.last} GROUP BY {group}")
 
@@ -160,7 +163,7 @@ def rank_groups(st: Statement) -> None:
     broken by the keys). With partition selection a unit contributes to its first k
     groups only, so it can create at most k groups; otherwise only the unit count is
     limited to them."""
-    if not st.keys or not _counts_units(st.plan):
+    if not st.keys or not _counts_units(st.plan) or _scaled_units(st.plan) is not None:
         return
     keys = ", ".join(st.keys)
     rank = f"row_number() OVER (PARTITION BY __pu ORDER BY hash(__pu, {keys}, {st.salt}), {keys})"
@@ -216,7 +219,21 @@ def _clipped(plan: QueryPlan) -> list[int]:
 def _clip_columns(st: Statement) -> list[tuple[int, str]]:
     columns = [(i, f"__m{i}") for i in _clipped(st.plan)]
     rows = [i for i, m in enumerate(st.plan.measurements) if m.kind is MeasureKind.ROWS]
-    return [(i, "__rows") for i in rows[:1]] + columns
+    units = _scaled_units(st.plan)
+    scaled_units = [] if units is None else [(units, "__units")]
+    return [(i, "__rows") for i in rows[:1]] + scaled_units + columns
+
+
+def _scaled_units(plan: QueryPlan) -> int | None:
+    """The unit count, when it is scaled over a unit's groups rather than ranked."""
+    return next(
+        (
+            i
+            for i, m in enumerate(plan.measurements)
+            if m.kind is MeasureKind.UNITS and m.resolution > 1
+        ),
+        None,
+    )
 
 
 def _counts_units(plan: QueryPlan) -> bool:
@@ -232,6 +249,8 @@ def per_group(st: Statement) -> None:
             columns.append(
                 f"CAST(COALESCE(SUM(CASE WHEN {within} THEN 1 ELSE 0 END), 0) AS HUGEINT) AS __m{i}"
             )
+        elif m.kind is MeasureKind.UNITS and m.resolution > 1:  # scaled in clip
+            columns.append(f"CAST(COALESCE(SUM(__units), 0) AS HUGEINT) AS __m{i}")
         elif m.kind is MeasureKind.UNITS:  # one group at most (no keys): every unit counts
             columns.append(f"CAST(COUNT(*) AS HUGEINT) AS __m{i}")
         elif m.kind is MeasureKind.ROWS:

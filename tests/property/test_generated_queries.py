@@ -32,7 +32,7 @@ from dpproxy.policy.model import Role
 from tests.instrument import Probe, instrument
 from tests.property.grammar import queries
 
-INTERNAL = re.compile(r"^__(pu|k\d+|m\d+|r\d+|g\d+|rows|group_rank|t__(m\d+|rows))$")
+INTERNAL = re.compile(r"^__(pu|k\d+|m\d+|r\d+|g\d+|rows|units|group_rank|t__(m\d+|rows|units))$")
 # Node kinds the rewrite itself adds around the checked expressions.
 REWRITE_NODES = frozenset(
     {exp.With, exp.CTE, exp.Subquery, exp.Window, exp.DenseRank, exp.RowNumber, exp.Try,

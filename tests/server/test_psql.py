@@ -68,7 +68,7 @@ def test_query_prints_rows_and_the_privacy_notice(running: Running) -> None:
     assert "(5 rows)" in done.stdout
     assert " Doctor " in done.stdout
     assert "NOTICE:  dpproxy: charged epsilon 0.5; remaining epsilon" in done.stderr
-    assert "members: discrete_laplace, 95% within ±6" in done.stderr
+    assert "members: discrete_laplace, 95% within ±5.99147" in done.stderr
 
 
 def test_rejection_has_sqlstate_message_and_position(running: Running) -> None:

@@ -28,7 +28,7 @@ def test_simple_protocol_with_notice(conn: psycopg.Connection) -> None:
     severity, message, detail = notices[0]
     assert severity == "NOTICE"
     assert message is not None and message.startswith("dpproxy: charged epsilon 0.5; remaining")
-    assert detail == "gender: public key list\nn: discrete_laplace, 95% within ±6"
+    assert detail == "gender: public key list\nn: discrete_laplace, 95% within ±5.99147"
 
 
 def test_extended_protocol_with_parameters(conn: psycopg.Connection, running: Running) -> None:
