@@ -28,7 +28,6 @@ from tests.privacy.test_neighbours import (
     COUNT,
     COUNT_THRESHOLDS,
     EPSILON,
-    GROUP_THRESHOLDS,
     PRODUCT_GROUPS,
     PUBLIC_GROUPS,
     SELECTED_GROUPS,
@@ -62,7 +61,11 @@ def test_a_halved_noise_scale_is_caught_on_count(neighbours: tuple[Proxy, Proxy]
 @pytest.mark.slow
 @pytest.mark.usefixtures("halved_noise")
 def test_a_halved_noise_scale_is_caught_on_a_group(neighbours: tuple[Proxy, Proxy]) -> None:
-    found = bound(neighbours, PUBLIC_GROUPS, EPSILON, 300, group_value("Doctor"), GROUP_THRESHOLDS)
+    """The count is measured in 2^-16 of a unit and rounded for release, so the released
+    1 vs 0 tells D from D' at most e^2.55 times better under the halved scale (event
+    X >= 1: 1 - e^-2 / 2 against e^-2 / 2). One threshold and 1,500 runs keep the
+    Clopper-Pearson bound above 2 even when the estimate is 3 standard errors off."""
+    found = bound(neighbours, PUBLIC_GROUPS, EPSILON, 1500, group_value("Doctor"), [1])
     assert found > EPSILON
 
 
