@@ -128,6 +128,10 @@ class Measurement:
     resolution: int = 1  # contributions are scaled in 1/resolution of the grid step
     scaled_by: int | None = None  # index of the VALUES count whose factor scales this one
 
+    def in_grid_units(self, noisy: int) -> Fraction:
+        """A noisy value of this measurement in grid units (a count's step is one row)."""
+        return Fraction(noisy, self.resolution)
+
     @property
     def label(self) -> str:
         arg = self.argument.sql("duckdb") if self.argument is not None else ""

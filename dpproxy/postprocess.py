@@ -112,10 +112,8 @@ def release(plan: QueryPlan, groups: list[_Group]) -> Released:
 def _suppressed(plan: QueryPlan, group: _Group) -> bool:
     if plan.selection is None:
         return False
-    units = plan.measurements[plan.selection.measurement]
-    return Fraction(group.noisy[plan.selection.measurement], units.resolution) < (
-        plan.selection.minimum
-    )
+    index = plan.selection.measurement
+    return plan.measurements[index].in_grid_units(group.noisy[index]) < plan.selection.minimum
 
 
 def _sortable(value: Any) -> tuple[int, str, Any]:
@@ -146,9 +144,7 @@ def _decode(
 ) -> tuple[Any, float | None]:
     """An aggregate's released value and its approximate 95% half-width."""
     used = [measurements[i] for i in agg.measurements]
-    # each measurement in its grid units (a count's grid step is one row)
-    values = [Fraction(noisy[i], m.resolution) for i, m in zip(agg.measurements, used, strict=True)]
-    widths = [Fraction(m.mechanism.half_width(), m.resolution) for m in used]
+    values = [m.in_grid_units(noisy[i]) for i, m in zip(agg.measurements, used, strict=True)]
     if agg.kind in (AggKind.COUNT_ROWS, AggKind.COUNT_VALUES, AggKind.COUNT_UNITS):
         return max(0, round(values[0])), _width(used[0])
     grid, bounds = agg.grid, agg.bounds
@@ -163,14 +159,16 @@ def _decode(
     count = values[0]
     if count < 1:  # fewer than one (noisy) row: no mean to speak of
         return None, None
-    h_count, centred, h_sum = float(widths[0]), values[1], float(widths[1])
-    mean_c = Fraction(centred, count)
+    # half-widths in grid units, only where the width depends on the noisy values
+    widths = [float(m.in_grid_units(m.mechanism.half_width())) for m in used]
+    h_count, centred, h_sum = widths[0], values[1], widths[1]
+    mean_c = centred / count
     if agg.kind is AggKind.AVG:
         avg = min(max((grid.centre + mean_c) * grid.step, bounds.lo), bounds.hi)
         width = float(grid.step) * (h_sum + abs(float(mean_c)) * h_count) / count
         return float(avg), min(width, float(bounds.hi - bounds.lo))
-    squares, h_sq = values[2], float(widths[2])
-    second = Fraction(squares, count) + grid.square_centre
+    squares, h_sq = values[2], widths[2]
+    second = squares / count + grid.square_centre
     top = ((bounds.hi - bounds.lo) / 2) ** 2
     variance = min(max((second - mean_c**2) * grid.step**2, Fraction(0)), top)
     width_var = float(grid.step) ** 2 * (

@@ -243,13 +243,14 @@ def _counts_units(plan: QueryPlan) -> bool:
 def per_group(st: Statement) -> None:
     columns = list(st.keys)
     ranked = any(n == "__ranked" for n, _ in st.ctes)
+    scaled_units = _scaled_units(st.plan)
     for i, m in enumerate(st.plan.measurements):
         if m.kind is MeasureKind.UNITS and ranked:
             within = f"__group_rank <= {st.plan.groups_per_unit}"
             columns.append(
                 f"CAST(COALESCE(SUM(CASE WHEN {within} THEN 1 ELSE 0 END), 0) AS HUGEINT) AS __m{i}"
             )
-        elif m.kind is MeasureKind.UNITS and m.resolution > 1:  # scaled in clip
+        elif i == scaled_units:  # scaled over the unit's groups in clip
             columns.append(f"CAST(COALESCE(SUM(__units), 0) AS HUGEINT) AS __m{i}")
         elif m.kind is MeasureKind.UNITS:  # one group at most (no keys): every unit counts
             columns.append(f"CAST(COUNT(*) AS HUGEINT) AS __m{i}")
