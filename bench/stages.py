@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from dpproxy import pipeline
-from dpproxy.api import Proxy
+from dpproxy.proxy import Proxy
 
 # Reported stages, in pipeline order; "charge" is every ledger call (SQLite: reservation,
 # commit with fsync, audit). What no stage accounts for is reported as "other".

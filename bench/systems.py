@@ -53,7 +53,7 @@ class DPProxy:
     name = "dpproxy"
 
     def __init__(self, policy_dir: Path) -> None:
-        from dpproxy.api import Proxy
+        from dpproxy.proxy import Proxy
 
         self.proxy = Proxy(policy_dir)
         self.timer = StageTimer(self.proxy)

@@ -16,7 +16,7 @@ Module map (the pipeline, in order):
 >>> db.query("SELECT city, COUNT(*) FROM members GROUP BY city")   # doctest: +SKIP
 """
 
-from dpproxy.api import Proxy, Result, Session, connect
+from dpproxy.api import Result, Session, connect
 from dpproxy.errors import (
     BudgetExhausted,
     DPProxyError,
@@ -29,6 +29,7 @@ from dpproxy.errors import (
     QueryTimeout,
     Violation,
 )
+from dpproxy.proxy import Proxy
 
 __all__ = [
     "BudgetExhausted",

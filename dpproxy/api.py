@@ -1,7 +1,7 @@
 """The embeddable query function: ``dpproxy.connect()`` -> ``Session.query()``.
 
-A ``Proxy`` holds what sessions share: the validated policies, the locked DuckDB engine,
-the catalog and the ledger. A ``Session`` is one analyst's view of it.
+A ``Session`` is one analyst's view of a ``dpproxy.proxy.Proxy``, which holds what
+sessions share: the validated policies, the locked engine, the catalog and the ledger.
 
 >>> import dpproxy
 >>> db = dpproxy.connect("policies/", analyst="alice")            # doctest: +SKIP
@@ -11,21 +11,15 @@ the catalog and the ledger. A ``Session`` is one analyst's view of it.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from dpproxy import pipeline
-from dpproxy.accounting import Ledger
-from dpproxy.accounting.budget import Cost, period_start
+from dpproxy.accounting import scopes
 from dpproxy.describe import OutputType, describe
-from dpproxy.engine import DuckDBEngine, EngineSettings
-from dpproxy.errors import InvalidParameter
-from dpproxy.policy import Policies, load_policies
-from dpproxy.policy.catalog import Catalog
 from dpproxy.postprocess import ColumnAccuracy
+from dpproxy.proxy import BudgetLine, Proxy
 
 
 @dataclass(frozen=True)
@@ -56,76 +50,6 @@ class Result:
         }
 
 
-@dataclass(frozen=True)
-class BudgetLine:
-    analyst: str
-    domain: str
-    epsilon_budget: float
-    delta_budget: float
-    epsilon_spent: float
-    delta_spent: float
-    epsilon_remaining: float
-    delta_remaining: float
-
-
-class Proxy:
-    """Policies, the locked engine and the ledger, shared by every session."""
-
-    def __init__(self, policies: str | Path, *, state_dir: str | Path | None = None) -> None:
-        self.policies: Policies = load_policies(policies)
-        config = self.policies.config
-        self.state_dir = Path(state_dir) if state_dir is not None else self.policies.state_dir
-        self.engine = DuckDBEngine(
-            self.policies,
-            EngineSettings(
-                threads=config.engine_threads,
-                memory_limit=config.engine_memory_limit,
-                temp_directory=self.state_dir / "duckdb_tmp",
-            ),
-        )
-        self.catalog = Catalog.build(self.policies, self.engine.schema)
-        self.ledger = Ledger(self.state_dir / "ledger.sqlite")
-
-    def session(self, analyst: str) -> Session:
-        if analyst not in self.policies.config.analysts:
-            known = ", ".join(sorted(self.policies.config.analysts))
-            raise InvalidParameter(f"unknown analyst '{analyst}' (known: {known})")
-        return Session(self, analyst)
-
-    def period_start(self) -> float | None:
-        return period_start(self.policies.config.refresh.value, time.time())
-
-    def budget_lines(self, analyst: str | None = None) -> list[BudgetLine]:
-        config = self.policies.config
-        lines = []
-        for name in sorted(config.analysts):
-            if analyst is not None and name != analyst:
-                continue
-            for domain in sorted(self.policies.domains()):
-                scope = pipeline.budget_scopes(self, name, domain)[0]
-                spent = self.ledger.spent(domain, name, self.period_start())
-                lines.append(_line(name, domain, scope.limit, spent))
-        return lines
-
-    def close(self) -> None:
-        self.ledger.close()
-        self.engine.close()
-
-
-def _line(analyst: str, domain: str, limit: Any, spent: Cost) -> BudgetLine:
-    eps_left, delta_left = limit.remaining(spent)
-    return BudgetLine(
-        analyst,
-        domain,
-        limit.budget.epsilon,
-        limit.budget.delta,
-        float(limit.spent_epsilon(spent)),
-        float(Fraction(spent.delta, 10**18)),
-        float(eps_left),
-        float(delta_left),
-    )
-
-
 class Session:
     """One analyst's connection: every query is charged to this analyst."""
 
@@ -142,7 +66,7 @@ class Session:
         spent = outcome.spent_before + outcome.cost
         eps_left, delta_left = limit.remaining(spent)
         released = outcome.released
-        warnings = _warnings(
+        warnings = scopes.warnings(
             limit,
             outcome.spent_before,
             spent,
@@ -182,16 +106,6 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _warnings(
-    limit: Any, before: Cost, after: Cost, thresholds: tuple[float, ...], scope: str
-) -> tuple[str, ...]:
-    total = float(limit.budget.epsilon)
-    was = float(limit.spent_epsilon(before)) / total
-    now = float(limit.spent_epsilon(after)) / total
-    crossed = [t for t in thresholds if was < t <= now]
-    return tuple(f"{int(t * 100)}% of the epsilon budget of {scope} is spent" for t in crossed)
 
 
 def connect(policies: str | Path, analyst: str, *, state_dir: str | Path | None = None) -> Session:

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dpproxy.api import Proxy, Result
+from dpproxy.api import Result
 from dpproxy.errors import DPProxyError
+from dpproxy.proxy import Proxy
 from dpproxy.server import cli as server_cli
 
 

@@ -20,7 +20,7 @@ from dpproxy.parse import parse
 from dpproxy.plan import QueryPlan
 
 if TYPE_CHECKING:
-    from dpproxy.api import Proxy
+    from dpproxy.proxy import Proxy
 
 _KIND_TYPES = {"integer": "BIGINT", "float": "DOUBLE", "text": "VARCHAR", "date": "DATE",
                "timestamp": "TIMESTAMP", "boolean": "BOOLEAN", "other": "VARCHAR"}  # fmt: skip

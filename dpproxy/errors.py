@@ -13,11 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from dpproxy.sqlstate import SQLState
+
 
 class DPProxyError(Exception):
     """Base class. ``sqlstate`` is the five-character PostgreSQL error code."""
 
-    sqlstate = "XX000"
+    sqlstate = SQLState.INTERNAL_ERROR
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -36,7 +38,7 @@ class DPProxyError(Exception):
 class PolicyError(DPProxyError):
     """A policy file is invalid: names the file and the key path."""
 
-    sqlstate = "F0000"  # config_file_error
+    sqlstate = SQLState.CONFIG_FILE_ERROR  # config_file_error
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,9 @@ class QueryRejected(DPProxyError):
 class BudgetExhausted(DPProxyError):
     """The query would spend more than the analyst has left. Nothing is charged."""
 
-    sqlstate = "53P01"  # class 53 (insufficient resources), implementation-defined subclass
+    sqlstate = (
+        SQLState.BUDGET_EXHAUSTED
+    )  # class 53 (insufficient resources), implementation-defined subclass
 
     def __init__(
         self,
@@ -109,20 +113,20 @@ class BudgetExhausted(DPProxyError):
 class InvalidParameter(DPProxyError):
     """A bad argument outside the SQL text: an unknown analyst, a negative epsilon."""
 
-    sqlstate = "22023"  # invalid_parameter_value
+    sqlstate = SQLState.INVALID_PARAMETER_VALUE  # invalid_parameter_value
 
 
 class QueryLimitExceeded(DPProxyError):
     """A per-query limit from the configuration (maximum epsilon, query length, cells)."""
 
-    sqlstate = "54000"  # program_limit_exceeded
+    sqlstate = SQLState.PROGRAM_LIMIT_EXCEEDED  # program_limit_exceeded
 
 
 class ExecutionFailed(DPProxyError):
     """The one generic run-time error. Its text never depends on data; the budget the
     query reserved stays charged because the failure itself may depend on data."""
 
-    sqlstate = "XX000"
+    sqlstate = SQLState.INTERNAL_ERROR
 
     def __init__(self) -> None:
         super().__init__("query execution failed; its privacy budget has been charged")
@@ -131,7 +135,7 @@ class ExecutionFailed(DPProxyError):
 class QueryTimeout(DPProxyError):
     """The query ran past its time limit or was cancelled; its budget stays charged."""
 
-    sqlstate = "57014"  # query_canceled
+    sqlstate = SQLState.QUERY_CANCELED  # query_canceled
 
     def __init__(self, message: str = "query cancelled: time limit reached") -> None:
         super().__init__(message)
@@ -140,7 +144,7 @@ class QueryTimeout(DPProxyError):
 class InternalError(DPProxyError):
     """A broken invariant inside dpproxy (a bug). Never carries data."""
 
-    sqlstate = "XX000"
+    sqlstate = SQLState.INTERNAL_ERROR
 
 
 def _fmt(value: Fraction | float) -> str:

@@ -13,6 +13,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokenizer_core import Token, TokenType
 
 from dpproxy.errors import QueryLimitExceeded, QueryRejected, Violation
+from dpproxy.sqlstate import SQLState
 
 DIALECT = Dialect.get_or_raise("postgres")
 MAX_DEPTH = 60  # nesting depth of the AST; sqlglot's own recursion limit is near 45 parentheses
@@ -36,17 +37,23 @@ def parse(sql: str, *, max_length: int = 100_000) -> exp.Select:
         raise QueryRejected([_syntax_violation(exc, sql)]) from None
     except RecursionError:
         raise QueryRejected(
-            [Violation("54001", "query", "statement is nested too deeply")]
+            [Violation(SQLState.STATEMENT_TOO_COMPLEX, "query", "statement is nested too deeply")]
         ) from None
     if len(trees) != 1 or not isinstance(trees[0], exp.Select):
         first = tokens[0]
         raise QueryRejected(
-            [_at(first, sql, "42601", "only a single SELECT statement is accepted")]
+            [_at(first, sql, SQLState.SYNTAX_ERROR, "only a single SELECT statement is accepted")]
         )
     tree = trees[0]
     if _depth(tree) > MAX_DEPTH:
         raise QueryRejected(
-            [Violation("54001", "query", f"statement is nested more than {MAX_DEPTH} levels deep")]
+            [
+                Violation(
+                    SQLState.STATEMENT_TOO_COMPLEX,
+                    "query",
+                    f"statement is nested more than {MAX_DEPTH} levels deep",
+                )
+            ]
         )
     for node in tree.walk():
         node.comments = None
@@ -57,9 +64,11 @@ def _tokenize(sql: str) -> list[Token]:
     try:
         tokens = DIALECT.tokenize(sql)
     except TokenError as exc:
-        raise QueryRejected([Violation("42601", "query", f"cannot tokenize: {exc}")]) from None
+        raise QueryRejected(
+            [Violation(SQLState.SYNTAX_ERROR, "query", f"cannot tokenize: {exc}")]
+        ) from None
     if not tokens:
-        raise QueryRejected([Violation("42601", "query", "empty query")])
+        raise QueryRejected([Violation(SQLState.SYNTAX_ERROR, "query", "empty query")])
     return tokens
 
 
@@ -67,15 +76,21 @@ def _single_statement(tokens: list[Token], sql: str) -> list[Token]:
     """Exactly one statement, starting with SELECT, at most one trailing semicolon."""
     while tokens and tokens[-1].token_type == TokenType.SEMICOLON:
         if len(tokens) > 1 and tokens[-2].token_type == TokenType.SEMICOLON:
-            raise QueryRejected([_at(tokens[-1], sql, "42601", "empty statement after ';'")])
+            raise QueryRejected(
+                [_at(tokens[-1], sql, SQLState.SYNTAX_ERROR, "empty statement after ';'")]
+            )
         tokens = tokens[:-1]
     if not tokens:
-        raise QueryRejected([Violation("42601", "query", "empty query")])
+        raise QueryRejected([Violation(SQLState.SYNTAX_ERROR, "query", "empty query")])
     for token in tokens:
         if token.token_type == TokenType.SEMICOLON:
-            raise QueryRejected([_at(token, sql, "42601", "multiple statements are not accepted")])
+            raise QueryRejected(
+                [_at(token, sql, SQLState.SYNTAX_ERROR, "multiple statements are not accepted")]
+            )
     if tokens[0].token_type != TokenType.SELECT:
-        raise QueryRejected([_at(tokens[0], sql, "42601", "only a SELECT statement is accepted")])
+        raise QueryRejected(
+            [_at(tokens[0], sql, SQLState.SYNTAX_ERROR, "only a SELECT statement is accepted")]
+        )
     return tokens
 
 
@@ -91,8 +106,8 @@ def _syntax_violation(exc: ParseError, sql: str) -> Violation:
         description = str(error.get("description") or "syntax error")
         line, col = error.get("line"), error.get("col")
         offset = _offset(sql, line, col) if line and col else None
-        return Violation("42601", "syntax", description, line, col, offset)
-    return Violation("42601", "syntax", str(exc).splitlines()[0])
+        return Violation(SQLState.SYNTAX_ERROR, "syntax", description, line, col, offset)
+    return Violation(SQLState.SYNTAX_ERROR, "syntax", str(exc).splitlines()[0])
 
 
 def _offset(sql: str, line: int, col: int) -> int:

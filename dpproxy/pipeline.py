@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from dpproxy import noise
 from dpproxy.accounting import Cost, OverBudget, Reservation, Scope
 from dpproxy.accounting.audit import AuditEntry, Decision
-from dpproxy.accounting.budget import ZERO, Limit, exact
+from dpproxy.accounting.budget import ZERO, exact
 from dpproxy.accounting.cache import cache_key, decode, encode
+from dpproxy.accounting.scopes import budget_scopes, exhausted
 from dpproxy.check import CheckedQuery, check
 from dpproxy.engine import BindError
 from dpproxy.errors import (
-    BudgetExhausted,
     DPProxyError,
     ExecutionFailed,
     InternalError,
@@ -35,9 +35,10 @@ from dpproxy.parse import parse
 from dpproxy.plan import QueryPlan, make_plan
 from dpproxy.postprocess import ColumnAccuracy, Released, add_noise, release
 from dpproxy.rewrite import rewrite
+from dpproxy.sqlstate import SQLState
 
 if TYPE_CHECKING:
-    from dpproxy.api import Proxy
+    from dpproxy.proxy import Proxy
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,14 @@ class Outcome:
 
 def run(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Outcome:
     limits = proxy.policies.config.queries
-    scopes = budget_scopes(proxy, analyst, None)  # the analyst must exist
+    scopes = budget_scopes(proxy.policies.config, analyst, None)  # the analyst must exist
     query: CheckedQuery | None = None
     try:
         # 1. parse: text to AST, or a rejection with a position
         select = parse(sql, max_length=limits.max_query_length)
         # 2. check: against the policy, all violations at once; no data touched
         query = check(select, proxy.catalog)
-        scopes = budget_scopes(proxy, analyst, query.domain)
+        scopes = budget_scopes(proxy.policies.config, analyst, query.domain)
         plan = plan_query(proxy, query, epsilon)
         _check_certain_size(plan, limits.max_output_cells)
         key = _cache_key(proxy, analyst, query, plan)
@@ -95,7 +96,9 @@ def run(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Outcome:
             )
         plan.verify()
     except BindError as exc:  # a type error decided by the schema alone: nothing read
-        rejection = QueryRejected([Violation("42804", "query", f"type error: {exc}")])
+        rejection = QueryRejected(
+            [Violation(SQLState.DATATYPE_MISMATCH, "query", f"type error: {exc}")]
+        )
         proxy.ledger.refund(
             reservation, replace(entry, decision=Decision.REJECTED, sqlstate=rejection.sqlstate)
         )
@@ -168,27 +171,6 @@ def _check_certain_size(plan: QueryPlan, max_cells: int) -> None:
         )
 
 
-def budget_scopes(proxy: Proxy, analyst: str, domain: str | None) -> list[Scope]:
-    """The analyst's budget in ``domain`` first, then the domain's global cap if any."""
-    config = proxy.policies.config
-    policy = config.analysts.get(analyst)
-    if policy is None:
-        raise InvalidParameter(f"unknown analyst '{analyst}'")
-    name = domain or ""
-    budget = policy.domains.get(name, policy.budget)
-    scopes = [
-        Scope(
-            f"analyst '{analyst}' in domain '{name}'", Limit.of(budget, config.accounting), analyst
-        )
-    ]
-    cap = config.global_budgets.get(name)
-    if cap is not None:
-        scopes.append(
-            Scope(f"domain '{name}' (all analysts)", Limit.of(cap, config.accounting), None)
-        )
-    return scopes
-
-
 def _reserve(
     proxy: Proxy, analyst: str, query: CheckedQuery, cost: Cost, scopes: list[Scope]
 ) -> tuple[Reservation, Cost]:
@@ -198,25 +180,8 @@ def _reserve(
     try:
         reservation = proxy.ledger.reserve(analyst, domain, cost, scopes, since, query.canonical())
     except OverBudget as over:
-        raise _exhausted(over, cost) from None
+        raise exhausted(over, cost) from None
     return reservation, spent_before
-
-
-def _exhausted(over: OverBudget, cost: Cost) -> BudgetExhausted:
-    limit = over.scope.limit
-    remaining_eps, remaining_delta = limit.remaining(over.spent)
-    if limit.accounting.value == "pure" and over.spent.epsilon + cost.epsilon > limit.epsilon:
-        return BudgetExhausted(
-            "epsilon", Fraction(cost.epsilon, 10**12), remaining_eps, over.scope.name
-        )
-    if over.spent.delta + cost.delta > limit.delta:
-        return BudgetExhausted(
-            "delta", Fraction(cost.delta, 10**18), remaining_delta, over.scope.name
-        )
-    requested = Fraction(cost.rho, 10**12)
-    return BudgetExhausted(
-        "rho", requested, Fraction(max(limit.rho - over.spent.rho, 0), 10**12), over.scope.name
-    )
 
 
 # -- cache and audit --------------------------------------------------------------------
@@ -315,7 +280,7 @@ class Explanation:
 
 def explain(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Explanation:
     """Price ``sql`` without charging and without touching data."""
-    budget_scopes(proxy, analyst, None)
+    budget_scopes(proxy.policies.config, analyst, None)
     select = parse(sql, max_length=proxy.policies.config.queries.max_query_length)
     query = check(select, proxy.catalog)
     plan = plan_query(proxy, query, epsilon)
@@ -323,7 +288,9 @@ def explain(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Expl
     try:
         proxy.engine.check_binds(statement)  # type errors show up in a dry run too
     except BindError as exc:
-        raise QueryRejected([Violation("42804", "query", f"type error: {exc}")]) from None
+        raise QueryRejected(
+            [Violation(SQLState.DATATYPE_MISMATCH, "query", f"type error: {exc}")]
+        ) from None
     accuracy = release(plan, []).accuracy  # data-independent figures only
     measurements = tuple(
         {

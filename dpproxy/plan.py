@@ -43,6 +43,7 @@ from dpproxy.noise import (
     selection_threshold,
 )
 from dpproxy.policy.model import Accounting
+from dpproxy.sqlstate import SQLState
 
 GRID_STEPS = 2**16  # a non-integer measure's range is cut into at least this many steps
 EXACT_INTEGERS = 2**24  # integer measures up to this magnitude are summed exactly (step 1)
@@ -244,7 +245,7 @@ def make_plan(
                 raise QueryRejected(
                     [
                         Violation(
-                            "42501",
+                            SQLState.INSUFFICIENT_PRIVILEGE,
                             "GROUP BY",
                             "grouping by a key without a public value list needs "
                             "a per-query delta > 0 (queries.delta in dpproxy.yaml)",

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import dpproxy
-from dpproxy.api import Proxy
+from dpproxy.proxy import Proxy
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from dpproxy import pipeline
-from dpproxy.api import Proxy
 from dpproxy.engine import BindError
 from dpproxy.noise.mechanisms import DiscreteGaussian, DiscreteLaplace
 from dpproxy.plan import QueryPlan
+from dpproxy.proxy import Proxy
 
 
 @dataclass

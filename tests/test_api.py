@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 import dpproxy
-from dpproxy.api import Proxy
 from dpproxy.errors import (
     BudgetExhausted,
     ExecutionFailed,
@@ -19,6 +18,7 @@ from dpproxy.errors import (
     QueryLimitExceeded,
     QueryRejected,
 )
+from dpproxy.proxy import Proxy
 from tests.conftest import ROOT
 
 

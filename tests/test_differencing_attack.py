@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from dpproxy.api import Proxy
+from dpproxy.proxy import Proxy
 from tests.conftest import copy_sample, write_policies
 
 EPSILON_PER_QUERY = 0.5

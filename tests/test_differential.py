@@ -11,8 +11,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from dpproxy.api import Proxy
 from dpproxy.noise.samplers import zero_noise_for_tests
+from dpproxy.proxy import Proxy
 from tests.conftest import SAMPLE, write_policies
 
 # Bounds wide enough that nothing is clamped, limits high enough that nothing is dropped.

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import duckdb
 import pytest
 
-from dpproxy.api import Proxy
 from dpproxy.engine.duckdb import CancelToken, DuckDBEngine, cancellable
 from dpproxy.errors import ExecutionFailed, QueryTimeout
+from dpproxy.proxy import Proxy
 
 
 @pytest.mark.parametrize(

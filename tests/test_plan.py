@@ -6,11 +6,11 @@ from fractions import Fraction
 
 import pytest
 
-from dpproxy.api import Proxy
 from dpproxy.check import check
 from dpproxy.parse import parse
 from dpproxy.plan import CLIP_RESOLUTION, MeasureKind, QueryPlan, make_plan, resolution_for
 from dpproxy.policy.model import Accounting
+from dpproxy.proxy import Proxy
 
 
 def _plan(proxy: Proxy, sql: str) -> QueryPlan:

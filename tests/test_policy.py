@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-from dpproxy.api import Proxy
 from dpproxy.errors import PolicyError
 from dpproxy.policy import load_policies
 from dpproxy.policy.catalog import type_kind
 from dpproxy.policy.explain import describe
+from dpproxy.proxy import Proxy
 from tests.conftest import POLICIES, write_policies
 
 

@@ -67,6 +67,18 @@ class Cost:
     def __add__(self, other: Cost) -> Cost:
         return Cost(self.epsilon + other.epsilon, self.delta + other.delta, self.rho + other.rho)
 
+    @property
+    def epsilon_value(self) -> Fraction:
+        return Fraction(self.epsilon, EPSILON_UNIT)
+
+    @property
+    def delta_value(self) -> Fraction:
+        return Fraction(self.delta, DELTA_UNIT)
+
+    @property
+    def rho_value(self) -> Fraction:
+        return Fraction(self.rho, EPSILON_UNIT)
+
 
 ZERO = Cost(0, 0, 0)
 

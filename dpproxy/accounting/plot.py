@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dpproxy.api import Proxy
+    from dpproxy.proxy import Proxy
 
 
 def plot_spend(proxy: Proxy, path: Path, analyst: str | None = None) -> int:
@@ -22,7 +22,7 @@ def plot_spend(proxy: Proxy, path: Path, analyst: str | None = None) -> int:
     import matplotlib.pyplot as plt
 
     from dpproxy.accounting.budget import Cost
-    from dpproxy.pipeline import budget_scopes
+    from dpproxy.accounting.scopes import budget_scopes
 
     series: dict[tuple[str, str], list[tuple[dt.datetime, float]]] = defaultdict(list)
     spent: dict[tuple[str, str], Cost] = defaultdict(lambda: Cost(0, 0, 0))
@@ -32,7 +32,7 @@ def plot_spend(proxy: Proxy, path: Path, analyst: str | None = None) -> int:
         if key not in series:  # each line starts from zero at its first charge
             series[key].append((dt.datetime.fromtimestamp(at, tz=dt.UTC), 0.0))
         spent[key] = spent[key] + Cost(epsilon, delta, rho)
-        limit = budget_scopes(proxy, who, domain)[0].limit
+        limit = budget_scopes(proxy.policies.config, who, domain)[0].limit
         point = (dt.datetime.fromtimestamp(at, tz=dt.UTC), float(limit.spent_epsilon(spent[key])))
         series[key].append(point)
     figure, axes = plt.subplots(figsize=(8, 4.5), dpi=100)
@@ -42,7 +42,7 @@ def plot_spend(proxy: Proxy, path: Path, analyst: str | None = None) -> int:
         times = mdates.date2num([p[0] for p in points])
         values = [p[1] for p in points]
         (line,) = axes.step(times, values, where="post", label=f"{who} / {domain}")
-        budget = budget_scopes(proxy, who, domain)[0].limit.budget.epsilon
+        budget = budget_scopes(proxy.policies.config, who, domain)[0].limit.budget.epsilon
         axes.axhline(budget, color=line.get_color(), linestyle="--", linewidth=0.8)
     axes.set_xlabel("time (UTC)")
     axes.set_ylabel("cumulative epsilon spent")

@@ -20,6 +20,7 @@ from dpproxy.check.context import Context, Usage
 from dpproxy.check.nodes import AGGREGATES
 from dpproxy.check.types import infer, postgres_division
 from dpproxy.policy.model import Aggregate, Role
+from dpproxy.sqlstate import SQLState
 
 
 class MeasureRef(exp.Expression, exp.Func):
@@ -58,7 +59,7 @@ def register_aggregate(ctx: Context, node: exp.Expr) -> int | None:
     """Check one aggregate call and return its index in ``ctx.aggregates``."""
     for inner in node.walk():
         if inner is not node and type(inner) in AGGREGATES:
-            ctx.reject(inner, "42803", "aggregate function calls cannot be nested")
+            ctx.reject(inner, SQLState.GROUPING_ERROR, "aggregate function calls cannot be nested")
             return None
     call = _count(ctx, node) if isinstance(node, exp.Count) else _value(ctx, node)
     if call is None or not _allowed(ctx, node, call):
@@ -82,12 +83,14 @@ def _count(ctx: Context, node: exp.Count) -> AggregateCall | None:
             ref = ctx.resolve(columns[0], Usage.COUNT, report=False)
         if ref is None or not ref.column.has(Role.PRIVACY_UNIT):
             ctx.reject(
-                node, "42501", "COUNT(DISTINCT ...) is only allowed on the privacy unit column"
+                node,
+                SQLState.INSUFFICIENT_PRIVILEGE,
+                "COUNT(DISTINCT ...) is only allowed on the privacy unit column",
             )
             return None
         return AggregateCall(AggKind.COUNT_UNITS, None, None, label)
     if arg is None or node.expressions:
-        ctx.reject(node, "42883", "COUNT takes one argument")
+        ctx.reject(node, SQLState.UNDEFINED_FUNCTION, "COUNT takes one argument")
         return None
     # A bare column may be counted whatever its role (COUNT(unit) counts rows); inside an
     # expression, columns act as conditions, with the roles WHERE allows: the privacy
@@ -97,7 +100,7 @@ def _count(ctx: Context, node: exp.Count) -> AggregateCall | None:
     if qualified is None:
         return None
     if isinstance(qualified, exp.Null):
-        ctx.reject(node, "42804", "the argument is always NULL")
+        ctx.reject(node, SQLState.DATATYPE_MISMATCH, "the argument is always NULL")
         return None
     if isinstance(qualified, exp.Literal | exp.Boolean):  # COUNT(1): a row count
         return AggregateCall(AggKind.COUNT_ROWS, None, None, label)
@@ -107,25 +110,37 @@ def _count(ctx: Context, node: exp.Count) -> AggregateCall | None:
 def _value(ctx: Context, node: exp.Expr) -> AggregateCall | None:
     kind = _VALUE_KINDS.get(type(node))
     if kind is None:
-        ctx.reject(node, "42883", f"aggregate {node.sql('postgres')} is not supported")
+        ctx.reject(
+            node, SQLState.UNDEFINED_FUNCTION, f"aggregate {node.sql('postgres')} is not supported"
+        )
         return None
     if isinstance(node.this, exp.Distinct):
-        ctx.reject(node, "0A000", "DISTINCT is only allowed in COUNT(DISTINCT <privacy unit>)")
+        ctx.reject(
+            node,
+            SQLState.FEATURE_NOT_SUPPORTED,
+            "DISTINCT is only allowed in COUNT(DISTINCT <privacy unit>)",
+        )
         return None
     extra = [k for k, v in node.args.items() if k != "this" and v not in (None, [], False)]
     if extra:
-        ctx.reject(node, "0A000", f"{type(node).__name__.upper()} takes exactly one argument")
+        ctx.reject(
+            node,
+            SQLState.FEATURE_NOT_SUPPORTED,
+            f"{type(node).__name__.upper()} takes exactly one argument",
+        )
         return None
     try:
         found = _bound(ctx, node.this)
     except BoundsError as exc:
-        ctx.reject(node.this, "42501", f"cannot bound this expression: {exc}")
+        ctx.reject(
+            node.this, SQLState.INSUFFICIENT_PRIVILEGE, f"cannot bound this expression: {exc}"
+        )
         return None
     if found is None:
         return None
     argument, interval = found
     if interval is None:
-        ctx.reject(node.this, "42804", "the argument is always NULL")
+        ctx.reject(node.this, SQLState.DATATYPE_MISMATCH, "the argument is always NULL")
         return None
     return AggregateCall(kind, argument, interval, node.sql("postgres"))
 
@@ -144,7 +159,11 @@ def _allowed(ctx: Context, node: exp.Expr, call: AggregateCall) -> bool:
         tables = ctx.protected_tables
     refused = [t.name for t in tables if not t.allows(need)]
     if refused:
-        ctx.reject(node, "42501", f"the policy of {', '.join(refused)} does not allow {need.value}")
+        ctx.reject(
+            node,
+            SQLState.INSUFFICIENT_PRIVILEGE,
+            f"the policy of {', '.join(refused)} does not allow {need.value}",
+        )
         return False
     return True
 
@@ -185,7 +204,7 @@ def _bound(ctx: Context, node: exp.Expr) -> Bounded | None:
         return exp.Cast(this=value, to=node.to.copy()), interval
     ctx.reject(
         node,
-        "42501",
+        SQLState.INSUFFICIENT_PRIVILEGE,
         "cannot derive bounds for this expression; aggregate measures "
         "combined with + - * /, CASE, COALESCE, LEAST, GREATEST, ABS, "
         "ROUND, FLOOR, CEIL",
@@ -238,7 +257,11 @@ def _round(ctx: Context, node: exp.Round) -> Bounded | None:
     places = 0
     if digits is not None:
         if not (isinstance(digits, exp.Literal) and digits.is_int and 0 <= int(digits.name) <= 12):
-            ctx.reject(node, "42501", "ROUND takes a literal number of decimals from 0 to 12")
+            ctx.reject(
+                node,
+                SQLState.INSUFFICIENT_PRIVILEGE,
+                "ROUND takes a literal number of decimals from 0 to 12",
+            )
             return None
         places = int(digits.name)
     inner = _bound(ctx, node.this)

@@ -24,6 +24,7 @@ from dpproxy.errors import Violation
 from dpproxy.parse import violation
 from dpproxy.policy.catalog import Catalog, ColumnInfo, TableInfo
 from dpproxy.policy.model import Role
+from dpproxy.sqlstate import SQLState
 
 
 class Usage(Enum):
@@ -85,27 +86,37 @@ class Context:
         name = fold(column.this)
         if column.args.get("db") is not None or column.args.get("catalog") is not None:
             return self._fail(
-                report, column, "0A000", "only table-qualified column names are supported"
+                report,
+                column,
+                SQLState.FEATURE_NOT_SUPPORTED,
+                "only table-qualified column names are supported",
             )
         table = column.args.get("table")
         if table is not None:
             rel = self.relation(fold(table))
             if rel is None:
                 return self._fail(
-                    report, column, "42P01", f"no table or alias '{fold(table)}' in FROM"
+                    report,
+                    column,
+                    SQLState.UNDEFINED_TABLE,
+                    f"no table or alias '{fold(table)}' in FROM",
                 )
             candidates = [rel] if name in rel.table.columns else []
         else:
             candidates = [r for r in self.relations if name in r.table.columns]
         if not candidates:
-            return self._fail(report, column, "42703", f"column '{name}' does not exist")
+            return self._fail(
+                report, column, SQLState.UNDEFINED_COLUMN, f"column '{name}' does not exist"
+            )
         if len(candidates) > 1:
-            return self._fail(report, column, "42702", f"column reference '{name}' is ambiguous")
+            return self._fail(
+                report, column, SQLState.AMBIGUOUS_COLUMN, f"column reference '{name}' is ambiguous"
+            )
         rel = candidates[0]
         info = rel.table.columns[name]
         reason = _role_problem(rel.table, info, usage)
         if reason is not None:
-            return self._fail(report, column, "42501", reason)
+            return self._fail(report, column, SQLState.INSUFFICIENT_PRIVILEGE, reason)
         return ColumnRef(rel.alias, info)
 
     def _fail(self, report: bool, node: exp.Expr, sqlstate: str, reason: str) -> ColumnRef | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dpproxy.check.context import Context, Usage
 from dpproxy.check.nodes import AGGREGATES
 from dpproxy.check.types import postgres_division
+from dpproxy.sqlstate import SQLState
 
 
 def check_filter(ctx: Context) -> None:
@@ -18,7 +19,11 @@ def check_filter(ctx: Context) -> None:
     condition = where.this
     for node in condition.walk():
         if type(node) in AGGREGATES:
-            ctx.reject(node, "42803", "aggregate functions are not allowed in WHERE; use HAVING")
+            ctx.reject(
+                node,
+                SQLState.GROUPING_ERROR,
+                "aggregate functions are not allowed in WHERE; use HAVING",
+            )
             return
     qualified = ctx.qualify(condition, Usage.FILTER)
     if qualified is not None:

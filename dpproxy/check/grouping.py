@@ -13,6 +13,7 @@ from dpproxy.check.checked import GroupKey
 from dpproxy.check.context import Context, Usage, fold
 from dpproxy.check.nodes import AGGREGATES
 from dpproxy.check.types import infer, postgres_division
+from dpproxy.sqlstate import SQLState
 
 MAX_KEYS = 8
 MAX_PUBLIC_GROUPS = 1_000_000  # combinations of public key values the engine enumerates
@@ -24,7 +25,11 @@ def resolve_keys(ctx: Context) -> None:
         return
     items = group.expressions
     if len(items) > MAX_KEYS:
-        ctx.reject(group, "54000", f"at most {MAX_KEYS} GROUP BY keys are supported")
+        ctx.reject(
+            group,
+            SQLState.PROGRAM_LIMIT_EXCEEDED,
+            f"at most {MAX_KEYS} GROUP BY keys are supported",
+        )
         return
     for item in items:
         found = select_item(ctx, item)
@@ -32,7 +37,9 @@ def resolve_keys(ctx: Context) -> None:
             continue
         node, label = found
         if any(type(n) in AGGREGATES for n in node.walk()):
-            ctx.reject(item, "42803", "aggregate functions are not allowed in GROUP BY")
+            ctx.reject(
+                item, SQLState.GROUPING_ERROR, "aggregate functions are not allowed in GROUP BY"
+            )
             continue
         qualified = ctx.qualify(node, Usage.GROUP)
         if qualified is None:
@@ -58,7 +65,7 @@ def _limit_public_groups(ctx: Context, group: exp.Expr) -> None:
     if combinations > MAX_PUBLIC_GROUPS:
         ctx.reject(
             group,
-            "54000",
+            SQLState.PROGRAM_LIMIT_EXCEEDED,
             f"the public key lists make {combinations} groups; at most "
             f"{MAX_PUBLIC_GROUPS} are supported: group by fewer keys",
         )
@@ -70,7 +77,11 @@ def select_item(ctx: Context, item: exp.Expr) -> tuple[exp.Expr, str] | None:
     if isinstance(item, exp.Literal) and item.is_int:
         index = int(item.name)
         if not 1 <= index <= len(outputs):
-            ctx.reject(item, "42P10", f"position {index} is not in the select list")
+            ctx.reject(
+                item,
+                SQLState.INVALID_COLUMN_REFERENCE,
+                f"position {index} is not in the select list",
+            )
             return None
         chosen = outputs[index - 1]
         return chosen.unalias(), chosen.alias_or_name

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from dpproxy.check.context import Context
+from dpproxy.sqlstate import SQLState
 
 STRUCTURE: frozenset[type[exp.Expr]] = frozenset(
     {
@@ -153,19 +154,28 @@ TIME_UNITS = frozenset(
 )
 
 _EXPLAINED: dict[type[exp.Expr], tuple[str, str]] = {
-    exp.Subquery: ("0A000", "subqueries are not supported"),
-    exp.Exists: ("0A000", "subqueries are not supported"),
-    exp.Window: ("0A000", "window functions are not supported"),
-    exp.Filter: ("0A000", "FILTER on an aggregate is not supported; use CASE inside it"),
-    exp.Min: ("42501", "MIN is not allowed: it releases one unit's value"),
-    exp.Max: ("42501", "MAX is not allowed: it releases one unit's value"),
-    exp.Median: ("42501", "quantiles are not supported yet"),
-    exp.Rand: ("42501", "random functions are not allowed"),
-    exp.Union: ("0A000", "set operations are not supported"),
-    exp.Intersect: ("0A000", "set operations are not supported"),
-    exp.Except: ("0A000", "set operations are not supported"),
-    exp.Placeholder: ("0A000", "query parameters must be bound before checking"),
-    exp.Parameter: ("0A000", "query parameters must be bound before checking"),
+    exp.Subquery: (SQLState.FEATURE_NOT_SUPPORTED, "subqueries are not supported"),
+    exp.Exists: (SQLState.FEATURE_NOT_SUPPORTED, "subqueries are not supported"),
+    exp.Window: (SQLState.FEATURE_NOT_SUPPORTED, "window functions are not supported"),
+    exp.Filter: (
+        SQLState.FEATURE_NOT_SUPPORTED,
+        "FILTER on an aggregate is not supported; use CASE inside it",
+    ),
+    exp.Min: (SQLState.INSUFFICIENT_PRIVILEGE, "MIN is not allowed: it releases one unit's value"),
+    exp.Max: (SQLState.INSUFFICIENT_PRIVILEGE, "MAX is not allowed: it releases one unit's value"),
+    exp.Median: (SQLState.INSUFFICIENT_PRIVILEGE, "quantiles are not supported yet"),
+    exp.Rand: (SQLState.INSUFFICIENT_PRIVILEGE, "random functions are not allowed"),
+    exp.Union: (SQLState.FEATURE_NOT_SUPPORTED, "set operations are not supported"),
+    exp.Intersect: (SQLState.FEATURE_NOT_SUPPORTED, "set operations are not supported"),
+    exp.Except: (SQLState.FEATURE_NOT_SUPPORTED, "set operations are not supported"),
+    exp.Placeholder: (
+        SQLState.FEATURE_NOT_SUPPORTED,
+        "query parameters must be bound before checking",
+    ),
+    exp.Parameter: (
+        SQLState.FEATURE_NOT_SUPPORTED,
+        "query parameters must be bound before checking",
+    ),
 }
 
 
@@ -179,38 +189,48 @@ def check_nodes(ctx: Context) -> None:
             if not isinstance(node.parent, exp.Count):
                 ctx.reject(
                     node,
-                    "42501",
+                    SQLState.INSUFFICIENT_PRIVILEGE,
                     "* is only allowed in COUNT(*); dpproxy releases aggregates, never rows",
                 )
         elif kind is exp.Distinct:
             if not isinstance(node.parent, exp.Count):
                 ctx.reject(
-                    node, "0A000", "DISTINCT is only allowed in COUNT(DISTINCT <privacy unit>)"
+                    node,
+                    SQLState.FEATURE_NOT_SUPPORTED,
+                    "DISTINCT is only allowed in COUNT(DISTINCT <privacy unit>)",
                 )
         elif kind not in ALLOWED:
             _reject_unknown(ctx, node)
         elif isinstance(node, exp.Cast) and node.to.this not in CAST_TYPES:
-            ctx.reject(node, "0A000", f"CAST to {node.to.sql('postgres')} is not supported")
+            ctx.reject(
+                node,
+                SQLState.FEATURE_NOT_SUPPORTED,
+                f"CAST to {node.to.sql('postgres')} is not supported",
+            )
         elif kind is exp.In and any(node.args.get(k) for k in ("query", "unnest", "field")):
-            ctx.reject(node, "0A000", "IN takes a list of values, not a subquery")
+            ctx.reject(
+                node, SQLState.FEATURE_NOT_SUPPORTED, "IN takes a list of values, not a subquery"
+            )
         elif kind in (exp.Extract, exp.TimestampTrunc, exp.DateTrunc) or (
             kind is exp.Interval and node.args.get("unit") is not None
         ):
             _check_unit(ctx, node)
         elif kind is exp.Var and not _is_unit(node):
             # a Var is generated as raw text: allow it only where it names a time unit
-            ctx.reject(node, "0A000", f"{node.name} is not supported here")
+            ctx.reject(node, SQLState.FEATURE_NOT_SUPPORTED, f"{node.name} is not supported here")
 
 
 def _reject_unknown(ctx: Context, node: exp.Expr) -> None:
     if isinstance(node, exp.AggFunc):
-        ctx.reject(node, "42883", f"aggregate function {_name(node)} is not allowed")
+        ctx.reject(
+            node, SQLState.UNDEFINED_FUNCTION, f"aggregate function {_name(node)} is not allowed"
+        )
     elif isinstance(node, exp.Func):
-        ctx.reject(node, "42883", f"function {_name(node)} is not allowed")
+        ctx.reject(node, SQLState.UNDEFINED_FUNCTION, f"function {_name(node)} is not allowed")
     elif isinstance(node, exp.Select | exp.Query):
-        ctx.reject(node, "0A000", "subqueries are not supported")
+        ctx.reject(node, SQLState.FEATURE_NOT_SUPPORTED, "subqueries are not supported")
     else:
-        ctx.reject(node, "0A000", f"{type(node).__name__} is not supported")
+        ctx.reject(node, SQLState.FEATURE_NOT_SUPPORTED, f"{type(node).__name__} is not supported")
 
 
 def _name(node: exp.Expr) -> str:
@@ -234,7 +254,7 @@ def _check_unit(ctx: Context, node: exp.Expr) -> None:
     if text not in TIME_UNITS:
         ctx.reject(
             node,
-            "0A000",
+            SQLState.FEATURE_NOT_SUPPORTED,
             "the time unit must be one of second, minute, hour, day, "
             "week, month, quarter, year, dow, doy",
         )

@@ -15,6 +15,7 @@ from dpproxy.check.checked import OrderItem, OutputColumn, agg_ref, key_ref
 from dpproxy.check.context import Context, Usage, fold
 from dpproxy.check.nodes import AGGREGATES, ALLOWED
 from dpproxy.check.types import postgres_division
+from dpproxy.sqlstate import SQLState
 
 POST_ALLOWED: frozenset[type[exp.Expr]] = frozenset(
     {
@@ -83,7 +84,7 @@ def resolve_outputs(ctx: Context) -> None:
     if not ctx.aggregates and not ctx.violations:
         ctx.reject(
             ctx.select,
-            "42803",
+            SQLState.GROUPING_ERROR,
             "a query over protected tables must aggregate (COUNT, SUM, AVG, VARIANCE, STDDEV)",
         )
 
@@ -96,7 +97,11 @@ def _order_target(
     if isinstance(node, exp.Literal) and node.is_int:
         index = int(node.name)
         if not 1 <= index <= len(converted):
-            ctx.reject(node, "42P10", f"ORDER BY position {index} is not in the select list")
+            ctx.reject(
+                node,
+                SQLState.INVALID_COLUMN_REFERENCE,
+                f"ORDER BY position {index} is not in the select list",
+            )
             return None
         return converted[index - 1]
     if isinstance(node, exp.Column) and node.args.get("table") is None:
@@ -122,7 +127,7 @@ def _convert(ctx: Context, node: exp.Expr) -> exp.Expr | None:
         if ctx.resolve(node, Usage.OUTPUT) is not None:
             ctx.reject(
                 node,
-                "42803",
+                SQLState.GROUPING_ERROR,
                 f"column '{node.name}' must appear in the GROUP BY clause "
                 "or be used in an aggregate function",
             )
@@ -132,7 +137,7 @@ def _convert(ctx: Context, node: exp.Expr) -> exp.Expr | None:
     if type(node) not in POST_ALLOWED:
         ctx.reject(
             node,
-            "0A000",
+            SQLState.FEATURE_NOT_SUPPORTED,
             "this expression must be a GROUP BY key, or computed from "
             "keys and aggregates with arithmetic, comparisons, CASE, "
             "COALESCE, ROUND",

@@ -14,6 +14,7 @@ from dpproxy.check.checked import ColumnRef, Relation, RowId
 from dpproxy.check.context import Context, Usage, fold
 from dpproxy.policy.catalog import TableInfo
 from dpproxy.policy.model import Role
+from dpproxy.sqlstate import SQLState
 
 MAX_ROWS_PER_UNIT = 1_000_000  # cap on the product of per-table limits in a join
 _SIGNED_INTEGERS = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"})
@@ -38,7 +39,9 @@ def resolve_relations(ctx: Context) -> None:
 def _table(ctx: Context, node: exp.Expr) -> tuple[str, TableInfo] | None:
     if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Identifier):
         what = "subqueries" if isinstance(node, exp.Subquery) else "table functions"
-        ctx.reject(node, "0A000", f"{what} are not supported in FROM; name a table")
+        ctx.reject(
+            node, SQLState.FEATURE_NOT_SUPPORTED, f"{what} are not supported in FROM; name a table"
+        )
         return None
     extra = [
         k
@@ -46,29 +49,41 @@ def _table(ctx: Context, node: exp.Expr) -> tuple[str, TableInfo] | None:
         if k not in ("this", "db", "alias") and v not in (None, [], False)
     ]
     if extra:
-        ctx.reject(node, "0A000", f"table modifiers are not supported ({', '.join(extra)})")
+        ctx.reject(
+            node,
+            SQLState.FEATURE_NOT_SUPPORTED,
+            f"table modifiers are not supported ({', '.join(extra)})",
+        )
         return None
     if node.args.get("catalog") is not None or (
         node.args.get("db") is not None and fold(node.args["db"]) != "public"
     ):
-        ctx.reject(node, "42P01", "only tables of schema 'public' exist")
+        ctx.reject(node, SQLState.UNDEFINED_TABLE, "only tables of schema 'public' exist")
         return None
     name = fold(node.this)
     table = ctx.catalog.tables.get(name)
     if table is None:
-        ctx.reject(node, "42P01", f"relation '{name}' does not exist")
+        ctx.reject(node, SQLState.UNDEFINED_TABLE, f"relation '{name}' does not exist")
         return None
     alias_node = node.args.get("alias")
     if alias_node is not None and alias_node.args.get("columns"):
-        ctx.reject(node, "0A000", "column aliases on a table are not supported")
+        ctx.reject(
+            node, SQLState.FEATURE_NOT_SUPPORTED, "column aliases on a table are not supported"
+        )
         return None
     alias = fold(alias_node.this) if alias_node is not None else name
     for rel in ctx.relations:
         if rel.alias == alias:
-            ctx.reject(node, "42712", f"table name '{alias}' specified more than once")
+            ctx.reject(
+                node, SQLState.DUPLICATE_ALIAS, f"table name '{alias}' specified more than once"
+            )
             return None
         if rel.table.name == name:
-            ctx.reject(node, "0A000", f"table '{name}' appears twice; self-joins are not supported")
+            ctx.reject(
+                node,
+                SQLState.FEATURE_NOT_SUPPORTED,
+                f"table '{name}' appears twice; self-joins are not supported",
+            )
             return None
     return alias, table
 
@@ -82,7 +97,11 @@ def _join(ctx: Context, join: exp.Join) -> None:
         or kind not in ("", "INNER", "OUTER")
         or side not in ("", "LEFT")
     ):
-        ctx.reject(join, "0A000", "only [INNER] JOIN ... ON and LEFT JOIN ... ON are supported")
+        ctx.reject(
+            join,
+            SQLState.FEATURE_NOT_SUPPORTED,
+            "only [INNER] JOIN ... ON and LEFT JOIN ... ON are supported",
+        )
         ctx.fatal = True
         return
     extra = [
@@ -91,7 +110,7 @@ def _join(ctx: Context, join: exp.Join) -> None:
         if k not in ("this", "on", "side", "kind") and v not in (None, [], False)
     ]
     if extra:
-        ctx.reject(join, "0A000", "join modifiers are not supported")
+        ctx.reject(join, SQLState.FEATURE_NOT_SUPPORTED, "join modifiers are not supported")
         ctx.fatal = True
         return
     found = _table(ctx, join.this)
@@ -101,11 +120,15 @@ def _join(ctx: Context, join: exp.Join) -> None:
     alias, table = found
     on = join.args.get("on")
     if on is None:
-        ctx.reject(join, "0A000", "a join needs an ON condition (cross joins are not supported)")
+        ctx.reject(
+            join,
+            SQLState.FEATURE_NOT_SUPPORTED,
+            "a join needs an ON condition (cross joins are not supported)",
+        )
         ctx.fatal = True
         return
     if side == "LEFT" and not table.public:
-        ctx.reject(join, "0A000", "LEFT JOIN may only add a public table")
+        ctx.reject(join, SQLState.FEATURE_NOT_SUPPORTED, "LEFT JOIN may only add a public table")
     relation = Relation(alias, table, "left" if side == "LEFT" else "inner")
     ctx.relations.append(relation)
     pairs = _equalities(ctx, on, relation)
@@ -122,7 +145,11 @@ def _equalities(ctx: Context, on: exp.Expr, new: Relation) -> list[tuple[ColumnR
             and isinstance(cond.this, exp.Column)
             and isinstance(cond.expression, exp.Column)
         ):
-            ctx.reject(cond, "0A000", "a join condition must be column = column (AND ...)")
+            ctx.reject(
+                cond,
+                SQLState.FEATURE_NOT_SUPPORTED,
+                "a join condition must be column = column (AND ...)",
+            )
             continue
         left = ctx.resolve(cond.this, Usage.JOIN)
         right = ctx.resolve(cond.expression, Usage.JOIN)
@@ -130,17 +157,19 @@ def _equalities(ctx: Context, on: exp.Expr, new: Relation) -> list[tuple[ColumnR
             continue
         if new.alias not in (left.alias, right.alias) or left.alias == right.alias:
             ctx.reject(
-                cond, "0A000", f"the condition must link '{new.alias}' to a table joined before it"
+                cond,
+                SQLState.FEATURE_NOT_SUPPORTED,
+                f"the condition must link '{new.alias}' to a table joined before it",
             )
             continue
         problem = _pair_problem(ctx, left, right)
         if problem:
-            ctx.reject(cond, "42501", problem)
+            ctx.reject(cond, SQLState.INSUFFICIENT_PRIVILEGE, problem)
             continue
         if not _comparable(left, right):
             ctx.reject(
                 cond,
-                "42804",
+                SQLState.DATATYPE_MISMATCH,
                 f"join columns must have the same type ({left.column.sql_type} and "
                 f"{right.column.sql_type}): an implicit cast could fail on one row",
             )
@@ -186,7 +215,7 @@ def _privacy_unit(ctx: Context) -> None:
     if not protected:
         ctx.reject(
             ctx.select,
-            "0A000",
+            SQLState.FEATURE_NOT_SUPPORTED,
             "the query reads no protected table; dpproxy answers questions about protected data",
         )
         ctx.fatal = True
@@ -201,7 +230,7 @@ def _privacy_unit(ctx: Context) -> None:
         if rel.alias not in linked:
             ctx.reject(
                 ctx.select,
-                "42501",
+                SQLState.INSUFFICIENT_PRIVILEGE,
                 f"'{rel.table.name}' must be joined on its privacy unit to another protected table",
             )
             ctx.fatal = True

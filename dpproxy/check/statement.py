@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from dpproxy.check.context import Context
+from dpproxy.sqlstate import SQLState
 
 ALLOWED_CLAUSES = frozenset(
     {"expressions", "from_", "joins", "where", "group", "having", "order", "limit", "offset"}
@@ -41,9 +42,13 @@ def check_shape(ctx: Context) -> None:
             continue
         node = value if isinstance(value, exp.Expr) else select
         name = _NAMES.get(key, key.upper().rstrip("_"))
-        ctx.reject(node, "0A000", f"{name} is not supported")
+        ctx.reject(node, SQLState.FEATURE_NOT_SUPPORTED, f"{name} is not supported")
     if select.args.get("from_") is None:
-        ctx.reject(select, "0A000", "a query must read from a table (FROM is missing)")
+        ctx.reject(
+            select,
+            SQLState.FEATURE_NOT_SUPPORTED,
+            "a query must read from a table (FROM is missing)",
+        )
         ctx.fatal = True
     limit = select.args.get("limit")
     if limit is not None:
@@ -55,21 +60,27 @@ def check_shape(ctx: Context) -> None:
     if group is not None:
         for key, value in group.args.items():
             if key != "expressions" and value not in (None, [], False):
-                ctx.reject(group, "0A000", f"GROUP BY {key.upper()} is not supported")
+                ctx.reject(
+                    group,
+                    SQLState.FEATURE_NOT_SUPPORTED,
+                    f"GROUP BY {key.upper()} is not supported",
+                )
 
 
 def _count(ctx: Context, clause: exp.Expr, name: str) -> int | None:
     """LIMIT and OFFSET take a non-negative integer literal (they act on noisy rows)."""
     if not isinstance(clause, exp.Limit | exp.Offset):
-        ctx.reject(clause, "0A000", f"only {name} <integer> is supported")
+        ctx.reject(clause, SQLState.FEATURE_NOT_SUPPORTED, f"only {name} <integer> is supported")
         return None
     extra = [k for k, v in clause.args.items() if k != "expression" and v not in (None, [], False)]
     value = clause.args.get("expression")
     if extra or not (isinstance(value, exp.Literal) and value.is_int):
-        ctx.reject(clause, "0A000", f"{name} takes a non-negative integer literal")
+        ctx.reject(
+            clause, SQLState.FEATURE_NOT_SUPPORTED, f"{name} takes a non-negative integer literal"
+        )
         return None
     number = int(value.name)
     if number < 0:
-        ctx.reject(clause, "0A000", f"{name} must not be negative")
+        ctx.reject(clause, SQLState.FEATURE_NOT_SUPPORTED, f"{name} must not be negative")
         return None
     return number

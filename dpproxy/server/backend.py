@@ -56,9 +56,10 @@ from dpproxy.server.statements import (
     split,
     tree_of,
 )
+from dpproxy.sqlstate import SQLState
 
 if TYPE_CHECKING:
-    from dpproxy.api import Proxy
+    from dpproxy.proxy import Proxy
 
 _DUMMY = {types.INT2.oid: 1, types.INT4.oid: 1, types.INT8.oid: 1, types.FLOAT4.oid: 1.0,
           types.FLOAT8.oid: 1.0, types.NUMERIC.oid: 1.0, types.BOOL.oid: True,
@@ -129,8 +130,12 @@ class Backend:
             case Flush() | CopyMessage():
                 return []
             case FunctionCall():
-                raise ServerError("0A000", "the function call protocol is not supported")
-        raise ServerError("08P01", f"unexpected message {type(message).__name__}")
+                raise ServerError(
+                    SQLState.FEATURE_NOT_SUPPORTED, "the function call protocol is not supported"
+                )
+        raise ServerError(
+            SQLState.PROTOCOL_VIOLATION, f"unexpected message {type(message).__name__}"
+        )
 
     # -- simple query ---------------------------------------------------------------
 
@@ -144,7 +149,9 @@ class Backend:
                     out.append(EmptyQueryResponse())
                     continue
                 if params.placeholders(piece.text):
-                    raise ServerError("08P01", "there is no parameter $1 in a simple query")
+                    raise ServerError(
+                        SQLState.PROTOCOL_VIOLATION, "there is no parameter $1 in a simple query"
+                    )
                 outcome = self._run(kind, bound)
             except DPProxyError as exc:
                 out.append(self._error(exc, bound, piece.offset))
@@ -160,7 +167,7 @@ class Backend:
     def _kind(self, sql: str) -> Kind:
         if self.state.transaction == "E" and not chatter.ends_failed_transaction(sql):
             raise ServerError(
-                "25P02",
+                SQLState.IN_FAILED_SQL_TRANSACTION,
                 "current transaction is aborted, commands ignored until end of transaction block",
             )
         return classify(sql)
@@ -169,10 +176,15 @@ class Backend:
 
     def _parse(self, message: Parse) -> list[BackendMessage]:
         if message.statement and message.statement in self.statements:
-            raise ServerError("42P05", f'prepared statement "{message.statement}" already exists')
+            raise ServerError(
+                SQLState.DUPLICATE_PREPARED_STATEMENT,
+                f'prepared statement "{message.statement}" already exists',
+            )
         pieces = split(message.sql)
         if len(pieces) > 1:
-            raise ServerError("42601", "cannot insert multiple commands into a prepared statement")
+            raise ServerError(
+                SQLState.SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement"
+            )
         self._bound = BoundSQL(message.sql)
         kind = self._kind(message.sql)
         declared = message.param_types
@@ -193,17 +205,21 @@ class Backend:
     def _bind(self, message: Bind) -> list[BackendMessage]:
         statement = self._statement(message.statement)
         if message.portal and message.portal in self.portals:
-            raise ServerError("42P03", f'portal "{message.portal}" already exists')
+            raise ServerError(
+                SQLState.DUPLICATE_CURSOR, f'portal "{message.portal}" already exists'
+            )
         count = len(statement.param_types)
         if len(message.params) != count:
             raise ServerError(
-                "08P01",
+                SQLState.PROTOCOL_VIOLATION,
                 f"bind message supplies {len(message.params)} parameters, "
                 f"but prepared statement requires {count}",
             )
         formats = message.param_formats
         if len(formats) not in (0, 1, count):
-            raise ServerError("08P01", "bind message has a wrong number of parameter formats")
+            raise ServerError(
+                SQLState.PROTOCOL_VIOLATION, "bind message has a wrong number of parameter formats"
+            )
         values = [
             types.decode_param(oid, formats[i] if len(formats) > 1 else (formats or (0,))[0], data)
             for i, (oid, data) in enumerate(zip(statement.param_types, message.params, strict=True))
@@ -263,12 +279,14 @@ class Backend:
 
     def _statement(self, name: str) -> Statement:
         if name not in self.statements:
-            raise ServerError("26000", f'prepared statement "{name}" does not exist')
+            raise ServerError(
+                SQLState.INVALID_SQL_STATEMENT_NAME, f'prepared statement "{name}" does not exist'
+            )
         return self.statements[name]
 
     def _portal(self, name: str) -> Portal:
         if name not in self.portals:
-            raise ServerError("34000", f'portal "{name}" does not exist')
+            raise ServerError(SQLState.INVALID_CURSOR_NAME, f'portal "{name}" does not exist')
         return self.portals[name]
 
     # -- running statements ---------------------------------------------------------
@@ -312,10 +330,15 @@ class Backend:
         if head == "DISCARD":
             what = " ".join(words[1:]).upper().rstrip(";").strip()
             if what not in ("ALL", "PLANS", "SEQUENCES", "TEMP", "TEMPORARY"):
-                raise ServerError("42601", "DISCARD needs ALL, PLANS, SEQUENCES or TEMP")
+                raise ServerError(
+                    SQLState.SYNTAX_ERROR, "DISCARD needs ALL, PLANS, SEQUENCES or TEMP"
+                )
             if what == "ALL":
                 if self.state.transaction != "I":
-                    raise ServerError("25001", "DISCARD ALL cannot run inside a transaction block")
+                    raise ServerError(
+                        SQLState.ACTIVE_SQL_TRANSACTION,
+                        "DISCARD ALL cannot run inside a transaction block",
+                    )
                 self.state.settings.clear()
                 self.state.epsilon = None
                 self.statements.clear()
@@ -324,13 +347,16 @@ class Backend:
         if head == "DEALLOCATE":
             names = [w for w in words[1:] if w.upper() != "PREPARE"]
             if len(names) != 1:
-                raise ServerError("42601", "DEALLOCATE needs a statement name or ALL")
+                raise ServerError(SQLState.SYNTAX_ERROR, "DEALLOCATE needs a statement name or ALL")
             name = names[0].rstrip(";").strip('"')
             if name.upper() == "ALL":
                 self.statements.clear()
                 return Outcome(None, [], "DEALLOCATE ALL")
             if self.statements.pop(name, None) is None:
-                raise ServerError("26000", f'prepared statement "{name}" does not exist')
+                raise ServerError(
+                    SQLState.INVALID_SQL_STATEMENT_NAME,
+                    f'prepared statement "{name}" does not exist',
+                )
             return Outcome(None, [], "DEALLOCATE")
         return chatter.run(sql, self.state, self.session)
 

@@ -29,6 +29,7 @@ from dpproxy.server import pgcatalog, types
 from dpproxy.server.errors import ServerError
 from dpproxy.server.pgcatalog import SCHEMA, SESSION_COLUMNS, TABLES
 from dpproxy.server.results import Column, Outcome
+from dpproxy.sqlstate import SQLState
 
 _OPERATOR = re.compile(r"OPERATOR\s*\(\s*pg_catalog\s*\.\s*([~!=<>*+\-/@#%^&|`?]+)\s*\)", re.I)
 _SCHEMAS = ("pg_catalog", "information_schema")
@@ -126,10 +127,12 @@ def parse(sql: str) -> exp.Expr:
     try:
         trees = sqlglot.parse(text, read=DIALECT)
     except (ParseError, TokenError, RecursionError):
-        raise QueryRejected([Violation("42601", "query", "syntax error")]) from None
+        raise QueryRejected([Violation(SQLState.SYNTAX_ERROR, "query", "syntax error")]) from None
     found = [t for t in trees if t is not None]
     if len(found) != 1:
-        raise QueryRejected([Violation("42601", "query", "exactly one statement is expected")])
+        raise QueryRejected(
+            [Violation(SQLState.SYNTAX_ERROR, "query", "exactly one statement is expected")]
+        )
     return found[0]
 
 
@@ -181,16 +184,18 @@ class CatalogEngine:
 def _catalog_error(exc: duckdb.Error) -> ServerError:
     first = str(exc).splitlines()[0]
     if isinstance(exc, duckdb.CatalogException):
-        return ServerError("42P01", f"catalog query: {first}")
+        return ServerError(SQLState.UNDEFINED_TABLE, f"catalog query: {first}")
     if isinstance(exc, duckdb.BinderException):
-        return ServerError("42703", f"catalog query: {first}")
-    return ServerError("XX000", f"catalog query failed: {first}")
+        return ServerError(SQLState.UNDEFINED_COLUMN, f"catalog query: {first}")
+    return ServerError(SQLState.INTERNAL_ERROR, f"catalog query failed: {first}")
 
 
 def translate(tree: exp.Expr, context: SessionContext) -> str:
     """The statement rewritten to the synthetic catalog, as DuckDB SQL."""
     if not isinstance(tree, exp.Query) or tree.find(*_FORBIDDEN) is not None:
-        raise ServerError("25006", "only SELECT statements can read the catalog")
+        raise ServerError(
+            SQLState.READ_ONLY_SQL_TRANSACTION, "only SELECT statements can read the catalog"
+        )
     tree = tree.copy()
     _name_outputs(tree)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
@@ -274,7 +279,7 @@ def _table(node: exp.Table, context: SessionContext) -> exp.Expr:
     name = _catalog_name(node)
     if name is None or name not in TABLES:
         shown = ".".join(p for p in (node.db, node.name) if p)
-        raise ServerError("42P01", f'relation "{shown}" does not exist')
+        raise ServerError(SQLState.UNDEFINED_TABLE, f'relation "{shown}" does not exist')
     alias = node.alias or node.name
     if name in SESSION_COLUMNS:
         value = context.database if name == "pg_database" else context.user
@@ -370,7 +375,9 @@ def _function(node: exp.Func, context: SessionContext) -> exp.Expr:
     if name in _BUILTINS or name in _RENAMED:
         node.set("this", _RENAMED.get(name, name))
         return node
-    raise ServerError("42883", f"function {name}() is not available in dpproxy's catalog")
+    raise ServerError(
+        SQLState.UNDEFINED_FUNCTION, f"function {name}() is not available in dpproxy's catalog"
+    )
 
 
 def first_keyword(sql: str) -> str:

@@ -23,6 +23,7 @@ from dpproxy.server import types
 from dpproxy.server.errors import ServerError
 from dpproxy.server.messages import NoticeResponse, ParameterStatus
 from dpproxy.server.results import Column, Outcome
+from dpproxy.sqlstate import SQLState
 
 if TYPE_CHECKING:
     from dpproxy.api import Session
@@ -142,7 +143,7 @@ def run(sql: str, state: SessionState, session: Session) -> Outcome:
         return _transaction(head, words, state)
     if head == "UNLISTEN":
         return Outcome(None, [], "UNLISTEN")
-    raise ServerError("0A000", f"{head} is not supported by dpproxy")
+    raise ServerError(SQLState.FEATURE_NOT_SUPPORTED, f"{head} is not supported by dpproxy")
 
 
 def describe(sql: str) -> tuple[Column, ...] | None:
@@ -157,10 +158,10 @@ def _words(sql: str) -> list[str]:
     try:
         tokens = DIALECT.tokenize(sql)
     except TokenError:
-        raise ServerError("42601", "syntax error in session statement") from None
+        raise ServerError(SQLState.SYNTAX_ERROR, "syntax error in session statement") from None
     words = [_word(t) for t in tokens if t.token_type != TokenType.SEMICOLON]
     if not words:
-        raise ServerError("42601", "empty statement")
+        raise ServerError(SQLState.SYNTAX_ERROR, "empty statement")
     return words
 
 
@@ -172,15 +173,17 @@ def _set(words: list[str], state: SessionState) -> Outcome:
     rest = words[1:]
     if rest and rest[0].upper() in ("SESSION", "LOCAL"):
         if len(rest) > 1 and rest[1].upper() == "AUTHORIZATION":
-            raise ServerError("42501", "permission denied to set session authorization")
+            raise ServerError(
+                SQLState.INSUFFICIENT_PRIVILEGE, "permission denied to set session authorization"
+            )
         rest = rest[1:]
     if not rest:
-        raise ServerError("42601", "syntax error at end of input")
+        raise ServerError(SQLState.SYNTAX_ERROR, "syntax error at end of input")
     upper = [w.upper() for w in rest]
     if upper[0] in ("TRANSACTION", "CHARACTERISTICS"):
         return Outcome(None, [], "SET")  # isolation and access modes: every query reads only
     if upper[0] == "ROLE":
-        raise ServerError("42501", "permission denied to set role")
+        raise ServerError(SQLState.INSUFFICIENT_PRIVILEGE, "permission denied to set role")
     if upper[:2] == ["TIME", "ZONE"]:
         name, values = "timezone", rest[2:]
     elif upper[0] == "NAMES":
@@ -190,7 +193,7 @@ def _set(words: list[str], state: SessionState) -> Outcome:
         if values and values[0].upper() in ("TO", "="):
             values = values[1:]
     if not values:
-        raise ServerError("42601", f"SET {name}: a value is required")
+        raise ServerError(SQLState.SYNTAX_ERROR, f"SET {name}: a value is required")
     value = ", ".join(values) if name.lower() in ("search_path", "datestyle") else " ".join(values)
     if value.upper() in ("DEFAULT", "LOCAL"):
         return _reset(["RESET", name], state)
@@ -213,22 +216,35 @@ def _assign(name: str, value: str, state: SessionState) -> Outcome:
         except ValueError:
             epsilon = float("nan")
         if not epsilon > 0 or epsilon == float("inf"):
-            raise ServerError("22023", f"dpproxy.epsilon must be a positive number, got {value!r}")
+            raise ServerError(
+                SQLState.INVALID_PARAMETER_VALUE,
+                f"dpproxy.epsilon must be a positive number, got {value!r}",
+            )
         state.epsilon = epsilon
         return Outcome(None, [], "SET")
     if key.startswith("dpproxy."):
-        raise ServerError("42704", f'unrecognized or read-only parameter "{name}"')
+        raise ServerError(
+            SQLState.UNDEFINED_OBJECT, f'unrecognized or read-only parameter "{name}"'
+        )
     if "." in key:
         state.settings[key] = value  # a custom placeholder parameter, as PostgreSQL allows
         return Outcome(None, [], "SET")
     if key not in _PARAMETERS:
-        raise ServerError("42704", f'unrecognized configuration parameter "{name}"')
+        raise ServerError(
+            SQLState.UNDEFINED_OBJECT, f'unrecognized configuration parameter "{name}"'
+        )
     if key in _READ_ONLY:
-        raise ServerError("55P02", f'parameter "{name}" cannot be changed')
+        raise ServerError(
+            SQLState.CANT_CHANGE_RUNTIME_PARAM, f'parameter "{name}" cannot be changed'
+        )
     if key == "client_encoding" and value.lower() not in _UTF8:
-        raise ServerError("22023", f"dpproxy speaks UTF8 only, not {value!r}")
+        raise ServerError(
+            SQLState.INVALID_PARAMETER_VALUE, f"dpproxy speaks UTF8 only, not {value!r}"
+        )
     if key == "standard_conforming_strings" and value.lower() not in ("on", "true", "1"):
-        raise ServerError("22023", "standard_conforming_strings cannot be turned off")
+        raise ServerError(
+            SQLState.INVALID_PARAMETER_VALUE, "standard_conforming_strings cannot be turned off"
+        )
     if key == "statement_timeout":
         _duration_ms(value)  # validates
     if key == "client_encoding":
@@ -241,7 +257,7 @@ def _assign(name: str, value: str, state: SessionState) -> Outcome:
 
 def _reset(words: list[str], state: SessionState) -> Outcome:
     if len(words) < 2:
-        raise ServerError("42601", "RESET needs a parameter name or ALL")
+        raise ServerError(SQLState.SYNTAX_ERROR, "RESET needs a parameter name or ALL")
     name, _ = _dotted(words[1:])
     key = name.lower()
     if key == "all":
@@ -255,7 +271,9 @@ def _reset(words: list[str], state: SessionState) -> Outcome:
     ):
         state.settings.pop(key, None)
     else:
-        raise ServerError("42704", f'unrecognized configuration parameter "{name}"')
+        raise ServerError(
+            SQLState.UNDEFINED_OBJECT, f'unrecognized configuration parameter "{name}"'
+        )
     return Outcome(None, [], "RESET")
 
 
@@ -289,7 +307,7 @@ def _show_name(words: list[str]) -> str:
     if phrase == "TRANSACTION ISOLATION LEVEL":
         return "transaction_isolation"
     if not phrase:
-        raise ServerError("42601", "SHOW needs a parameter name")
+        raise ServerError(SQLState.SYNTAX_ERROR, "SHOW needs a parameter name")
     return _dotted(words[1:])[0].lower()
 
 
@@ -318,7 +336,7 @@ def _show(words: list[str], state: SessionState, session: Session) -> Outcome:
         return Outcome(columns, [(_epsilon_text(state, session),)], "SHOW")
     if name in state.settings or name in _PARAMETERS:
         return Outcome(columns, [(state.get(name),)], "SHOW")
-    raise ServerError("42704", f'unrecognized configuration parameter "{name}"')
+    raise ServerError(SQLState.UNDEFINED_OBJECT, f'unrecognized configuration parameter "{name}"')
 
 
 def _epsilon_text(state: SessionState, session: Session) -> str:
@@ -332,23 +350,32 @@ def _transaction(head: str, words: list[str], state: SessionState) -> Outcome:
     notices: tuple[NoticeResponse, ...] = ()
     if head in ("BEGIN", "START"):
         if state.transaction != "I":
-            notices = (_warning("25001", "there is already a transaction in progress"),)
+            notices = (
+                _warning(
+                    SQLState.ACTIVE_SQL_TRANSACTION, "there is already a transaction in progress"
+                ),
+            )
         else:
             state.transaction = "T"
         return Outcome(None, [], "BEGIN" if head == "BEGIN" else "START TRANSACTION", notices)
     if head in ("SAVEPOINT", "RELEASE"):
         if state.transaction == "I":
-            raise ServerError("25P01", f"{head} can only be used in transaction blocks")
+            raise ServerError(
+                SQLState.NO_ACTIVE_SQL_TRANSACTION, f"{head} can only be used in transaction blocks"
+            )
         return Outcome(None, [], head)
     if head in ("ROLLBACK", "ABORT") and "TO" in upper:
         if state.transaction == "I":
             raise ServerError(
-                "25P01", "ROLLBACK TO SAVEPOINT can only be used in transaction blocks"
+                SQLState.NO_ACTIVE_SQL_TRANSACTION,
+                "ROLLBACK TO SAVEPOINT can only be used in transaction blocks",
             )
         state.transaction = "T"
         return Outcome(None, [], "ROLLBACK")
     if state.transaction == "I":
-        notices = (_warning("25P01", "there is no transaction in progress"),)
+        notices = (
+            _warning(SQLState.NO_ACTIVE_SQL_TRANSACTION, "there is no transaction in progress"),
+        )
     failed = state.transaction == "E"
     state.transaction = "I"
     tag = "COMMIT" if head in ("COMMIT", "END") and not failed else "ROLLBACK"
@@ -374,5 +401,7 @@ _UNITS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 def _duration_ms(value: str) -> float:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)?\s*", value.strip("'\""))
     if match is None:
-        raise ServerError("22023", f"invalid value for a time parameter: {value!r}")
+        raise ServerError(
+            SQLState.INVALID_PARAMETER_VALUE, f"invalid value for a time parameter: {value!r}"
+        )
     return float(match.group(1)) * _UNITS[match.group(2) or "ms"]

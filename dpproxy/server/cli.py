@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from dpproxy.api import Proxy
+    from dpproxy.proxy import Proxy
     from dpproxy.server.server import Server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

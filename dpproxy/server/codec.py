@@ -59,6 +59,7 @@ from dpproxy.server.messages import (
     Sync,
     Terminate,
 )
+from dpproxy.sqlstate import SQLState
 
 PROTOCOL_3 = 196608  # 3.0
 SSL_REQUEST = 80877103
@@ -92,7 +93,7 @@ _EMPTY = {
 class ProtocolViolation(Exception):
     """The peer broke the protocol; the connection is answered with an error and closed."""
 
-    def __init__(self, message: str, sqlstate: str = "08P01") -> None:
+    def __init__(self, message: str, sqlstate: str = SQLState.PROTOCOL_VIOLATION) -> None:
         super().__init__(message)
         self.message = message
         self.sqlstate = sqlstate
@@ -135,7 +136,8 @@ class FrameReader:
             raise ProtocolViolation(f"invalid message length {length}")
         if length > self.max_message:
             raise ProtocolViolation(
-                f"message of {length} bytes exceeds the limit of {self.max_message}", "54000"
+                f"message of {length} bytes exceeds the limit of {self.max_message}",
+                SQLState.PROGRAM_LIMIT_EXCEEDED,
             )
         if len(self._buffer) < length + 1:
             return None
@@ -183,7 +185,9 @@ class _Payload:
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise ProtocolViolation("invalid byte sequence for encoding UTF8", "22021") from None
+            raise ProtocolViolation(
+                "invalid byte sequence for encoding UTF8", SQLState.CHARACTER_NOT_IN_REPERTOIRE
+            ) from None
 
     def done(self) -> None:
         if self.pos != len(self.data):
@@ -207,7 +211,7 @@ def decode_startup(payload: bytes) -> StartupMessage | SSLRequest | GSSENCReques
     if code >> 16 != 3:
         raise ProtocolViolation(
             f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}: server supports 3.0",
-            "0A000",
+            SQLState.FEATURE_NOT_SUPPORTED,
         )
     parameters: dict[str, str] = {}
     while True:

@@ -17,6 +17,7 @@ from dpproxy.postprocess import ColumnAccuracy
 from dpproxy.server import types
 from dpproxy.server.messages import NoticeResponse
 from dpproxy.server.results import Column, Outcome
+from dpproxy.sqlstate import SQLState
 
 
 def result_notices(result: Result) -> tuple[NoticeResponse, ...]:
@@ -32,8 +33,10 @@ def result_notices(result: Result) -> tuple[NoticeResponse, ...]:
         f"delta {remaining['delta']:g}"
     )
     detail = "\n".join(_accuracy_line(a) for a in result.accuracy)
-    notices = [NoticeResponse("NOTICE", "00000", message, detail or None)]
-    notices += [NoticeResponse("WARNING", "01000", f"dpproxy: {w}") for w in result.warnings]
+    notices = [NoticeResponse("NOTICE", SQLState.SUCCESSFUL_COMPLETION, message, detail or None)]
+    notices += [
+        NoticeResponse("WARNING", SQLState.WARNING, f"dpproxy: {w}") for w in result.warnings
+    ]
     return tuple(notices)
 
 

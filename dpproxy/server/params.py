@@ -35,6 +35,7 @@ from dpproxy.policy.catalog import Catalog
 from dpproxy.policy.model import Role
 from dpproxy.server import types
 from dpproxy.server.types import InvalidParameterValue
+from dpproxy.sqlstate import SQLState
 
 MAX_PARAMETERS = 65_535
 
@@ -65,7 +66,7 @@ def placeholders(sql: str) -> tuple[Placeholder, ...]:
                 raise QueryRejected(
                     [
                         Violation(
-                            "42P02",
+                            SQLState.UNDEFINED_PARAMETER,
                             f"${following.text}",
                             "there is no such parameter",
                             offset=token.start,
@@ -105,7 +106,7 @@ def bind(sql: str, values: Sequence[Any]) -> BoundSQL:
             raise QueryRejected(
                 [
                     Violation(
-                        "08P01",
+                        SQLState.PROTOCOL_VIOLATION,
                         f"${ph.index}",
                         "no value was bound for this parameter",
                         offset=ph.start,

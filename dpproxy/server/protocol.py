@@ -42,6 +42,7 @@ from dpproxy.server.messages import (
     Terminate,
 )
 from dpproxy.server.scram import MECHANISM, ScramError, ScramExchange, Verifier, mock_verifier
+from dpproxy.sqlstate import SQLState
 
 
 class Phase(Enum):
@@ -189,12 +190,21 @@ class ServerProtocol:
     def _on_startup_message(self, startup: StartupMessage) -> Event | None:
         user = startup.parameters.get("user", "")
         if not user:
-            raise ProtocolViolation("no PostgreSQL user name specified in startup packet", "28000")
+            raise ProtocolViolation(
+                "no PostgreSQL user name specified in startup packet",
+                SQLState.INVALID_AUTHORIZATION_SPECIFICATION,
+            )
         if self._refusal is not None:
             self.fail(self._refusal)
             return Goodbye(self._refusal.message)
         if self.settings.tls_required and not self.tls:
-            self.fail(ErrorResponse("FATAL", "28000", "this server accepts TLS connections only"))
+            self.fail(
+                ErrorResponse(
+                    "FATAL",
+                    SQLState.INVALID_AUTHORIZATION_SPECIFICATION,
+                    "this server accepts TLS connections only",
+                )
+            )
             return Goodbye("TLS required")
         self._startup = startup
         self.user = user
@@ -227,7 +237,9 @@ class ServerProtocol:
         except ScramError:
             self.fail(
                 ErrorResponse(
-                    "FATAL", "28P01", f'password authentication failed for user "{self.user}"'
+                    "FATAL",
+                    SQLState.INVALID_PASSWORD,
+                    f'password authentication failed for user "{self.user}"',
                 )
             )
             return Goodbye("authentication failed")

@@ -21,9 +21,9 @@ import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from dpproxy.api import Proxy
 from dpproxy.errors import DPProxyError
 from dpproxy.policy.model import TLSMode
+from dpproxy.proxy import Proxy
 from dpproxy.server.backend import Backend
 from dpproxy.server.catalog import CatalogEngine
 from dpproxy.server.codec import ProtocolViolation, encode
@@ -37,6 +37,7 @@ from dpproxy.server.protocol import (
     TLSRequested,
 )
 from dpproxy.server.scram import ScramError, Verifier
+from dpproxy.sqlstate import SQLState
 
 log = logging.getLogger("dpproxy.server")
 STARTUP_TIMEOUT = 30.0  # seconds to complete startup and authentication
@@ -134,7 +135,9 @@ class Server:
         await loop.run_in_executor(None, self._pool.shutdown, True)  # running queries end
         for connection in list(self._connections):
             with contextlib.suppress(ConnectionError, RuntimeError):
-                connection.writer.write(encode(ErrorResponse("FATAL", "57P01", reason)))
+                connection.writer.write(
+                    encode(ErrorResponse("FATAL", SQLState.ADMIN_SHUTDOWN, reason))
+                )
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -155,7 +158,9 @@ class Server:
             connection.task.add_done_callback(self._tasks.discard)
         if len(self._connections) >= self.policy.max_connections or self._stopping.is_set():
             connection.protocol.refuse_startup(
-                ErrorResponse("FATAL", "53300", "sorry, too many clients already")
+                ErrorResponse(
+                    "FATAL", SQLState.TOO_MANY_CONNECTIONS, "sorry, too many clients already"
+                )
             )
         else:
             self._connections.add(connection)
@@ -224,7 +229,11 @@ class Server:
             backend = Backend(self.proxy, self.catalog, event.user, database, key)
         except DPProxyError:
             connection.protocol.fail(
-                ErrorResponse("FATAL", "28000", f'role "{event.user}" does not exist')
+                ErrorResponse(
+                    "FATAL",
+                    SQLState.INVALID_AUTHORIZATION_SPECIFICATION,
+                    f'role "{event.user}" does not exist',
+                )
             )
             return False
         connection.backend = backend

@@ -29,6 +29,7 @@ from dpproxy.server import catalog, chatter
 from dpproxy.server.errors import ServerError
 from dpproxy.server.params import BoundSQL
 from dpproxy.server.results import Column, Outcome
+from dpproxy.sqlstate import SQLState
 
 
 class Kind(Enum):
@@ -40,7 +41,7 @@ class Kind(Enum):
 
 
 def _unsupported(message: str) -> ServerError:
-    return ServerError("25006", message)  # read_only_sql_transaction
+    return ServerError(SQLState.READ_ONLY_SQL_TRANSACTION, message)  # read_only_sql_transaction
 
 
 _QUERY_WORDS = ("SELECT", "WITH", "VALUES", "TABLE")

@@ -23,12 +23,13 @@ from decimal import Decimal
 from typing import Any
 
 from dpproxy.errors import DPProxyError
+from dpproxy.sqlstate import SQLState
 
 
 class InvalidParameterValue(DPProxyError):
     """A bound parameter cannot be read as its declared type."""
 
-    sqlstate = "22P02"  # invalid_text_representation
+    sqlstate = SQLState.INVALID_TEXT_REPRESENTATION  # invalid_text_representation
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dpproxy.api import Proxy
 from dpproxy.errors import BudgetExhausted, QueryRejected
+from dpproxy.proxy import Proxy
 from tests.conftest import ROOT, write_policies
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dpproxy.api import Proxy
+from dpproxy.proxy import Proxy
 from tests.conftest import write_policies
 
 SQL = "SELECT city, COUNT(*) AS n, AVG(annual_spend) FROM members GROUP BY city"

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from dpproxy.api import Proxy
+from dpproxy.proxy import Proxy
 from tests.conftest import ROOT, write_policies
 
 EPSILON_UNIT = 10**12

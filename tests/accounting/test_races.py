@@ -8,8 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
-from dpproxy.api import Proxy
 from dpproxy.errors import BudgetExhausted
+from dpproxy.proxy import Proxy
 from tests.conftest import ROOT, write_policies
 
 COST = 50_000_000_000  # epsilon 0.05 in ledger units

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dpproxy.api import Proxy
 from dpproxy.errors import BudgetExhausted
+from dpproxy.proxy import Proxy
 from tests.conftest import write_policies
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dpproxy.api import Proxy
+from dpproxy.proxy import Proxy
 from tests.attacks import dataset
 from tests.conftest import SAMPLE
 from tests.synthetic import policies

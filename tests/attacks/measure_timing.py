@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dpproxy.api import Proxy
+from dpproxy.proxy import Proxy
 from tests.attacks import dataset
 from tests.synthetic import policies, write_dataset
 

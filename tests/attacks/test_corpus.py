@@ -27,8 +27,9 @@ import pytest
 import yaml
 
 from dpproxy.accounting.budget import EPSILON_UNIT, Cost
-from dpproxy.api import Proxy, Result
+from dpproxy.api import Result
 from dpproxy.errors import DPProxyError
+from dpproxy.proxy import Proxy
 from tests.attacks import dataset
 from tests.instrument import Probe, instrument
 from tests.synthetic import policies

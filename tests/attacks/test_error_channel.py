@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from dpproxy import rewrite
-from dpproxy.api import Proxy
 from dpproxy.errors import DPProxyError, ExecutionFailed
+from dpproxy.proxy import Proxy
 from tests.attacks import dataset
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "errors.yaml"

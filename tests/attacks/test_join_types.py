@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dpproxy.api import Proxy
 from dpproxy.errors import QueryRejected
+from dpproxy.proxy import Proxy
 from tests.attacks import dataset
 from tests.instrument import instrument
 from tests.synthetic import policies, write_dataset, write_table

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from dpproxy.api import Proxy
 from dpproxy.check.grouping import MAX_PUBLIC_GROUPS
 from dpproxy.errors import (
     DPProxyError,
@@ -22,6 +21,7 @@ from dpproxy.errors import (
     QueryTimeout,
 )
 from dpproxy.parse import MAX_DEPTH
+from dpproxy.proxy import Proxy
 from tests.attacks import dataset
 from tests.instrument import instrument
 from tests.synthetic import policies

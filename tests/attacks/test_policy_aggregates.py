@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from dpproxy.api import Proxy
 from dpproxy.errors import QueryRejected
+from dpproxy.proxy import Proxy
 from tests.attacks import dataset
 from tests.synthetic import policies
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from dpproxy.api import Proxy
 from dpproxy.errors import QueryTimeout
 from dpproxy.noise.mechanisms import DiscreteLaplace
+from dpproxy.proxy import Proxy
 from tests.attacks.test_limits import QUERIES
 from tests.instrument import instrument
 from tests.synthetic import policies

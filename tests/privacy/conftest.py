@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from dpproxy.api import Proxy, Result
+from dpproxy.api import Result
+from dpproxy.proxy import Proxy
 from tests.synthetic import PURCHASES, Row, write_dataset
 from tests.synthetic import policies as write_policies
 

@@ -20,9 +20,9 @@ import pytest
 
 from dpproxy import plan as plan_module
 from dpproxy import rewrite
-from dpproxy.api import Proxy
 from dpproxy.noise.mechanisms import DiscreteLaplace
 from dpproxy.noise.samplers import discrete_laplace
+from dpproxy.proxy import Proxy
 from tests.privacy.conftest import appears, first_cell, group_value
 from tests.privacy.test_neighbours import (
     COUNT,

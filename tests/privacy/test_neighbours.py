@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from dpproxy.api import Proxy, Result
+from dpproxy.api import Result
+from dpproxy.proxy import Proxy
 from tests.privacy.conftest import answers, appears, first_cell, group_value
 from tests.privacy.loss import epsilon_lower_bound
 

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from dpproxy.api import Proxy
 from dpproxy.errors import DPProxyError
+from dpproxy.proxy import Proxy
 from tests.conftest import SAMPLE
 from tests.property.grammar import queries
 from tests.synthetic import policies

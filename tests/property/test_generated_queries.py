@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 from dpproxy.accounting.budget import Cost
-from dpproxy.api import Proxy
 from dpproxy.check.nodes import ALLOWED
 from dpproxy.errors import DPProxyError, InternalError
 from dpproxy.policy.model import Role
+from dpproxy.proxy import Proxy
 from tests.instrument import Probe, instrument
 from tests.property.grammar import queries
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from dpproxy.api import Proxy
 from dpproxy.check import check
 from dpproxy.parse import parse
 from dpproxy.plan import make_plan
 from dpproxy.policy.model import Accounting
+from dpproxy.proxy import Proxy
 from dpproxy.rewrite import RULES, rewrite
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rewrite"

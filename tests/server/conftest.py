@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from dpproxy.api import Proxy
+from dpproxy.proxy import Proxy
 from dpproxy.server.scram import make_verifier
 from dpproxy.server.server import Server
 from tests.conftest import write_policies

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dpproxy.api import Proxy
+from dpproxy.proxy import Proxy
 from tests.conftest import ROOT
 from tests.server.conftest import Running, server_policies, start_server
 from tests.server.wire import RawClient, error_code, frame
