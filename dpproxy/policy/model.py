@@ -224,10 +224,21 @@ class ServerPolicy(Frozen):
 
     host: str = "127.0.0.1"
     port: int = Field(default=5433, ge=1, le=65535)
-    max_connections: int = Field(default=64, ge=1, le=10_000)
+    max_connections: int = Field(default=64, ge=1, le=10_000)  # authenticated sessions
     workers: int = Field(default=4, ge=1, le=256)  # engine threads serving queries
     tls: TLSPolicy | None = None
     authentication: Literal["scram-sha-256", "trust"] = "scram-sha-256"
+    # Free statements (catalog, SET/SHOW/BEGIN...) run on their own small pool with a
+    # short time limit, so they can never hold the engine threads of DP queries.
+    free_workers: int = Field(default=2, ge=1, le=64)
+    free_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Connections that have not authenticated yet: their own cap and a deadline.
+    max_authenticating: int = Field(default=32, ge=1, le=10_000)
+    authentication_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    # Per connection
+    max_prepared_statements: int = Field(default=1000, ge=1, le=100_000)
+    max_portals: int = Field(default=100, ge=1, le=10_000)
+    max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=8192, le=1024**3)
 
 
 class Config(Frozen):
