@@ -18,6 +18,7 @@ from dpproxy.errors import (
     QueryLimitExceeded,
     QueryRejected,
 )
+from dpproxy.engine import PreparedQuery
 from dpproxy.proxy import Proxy
 from tests.conftest import ROOT
 
@@ -82,10 +83,10 @@ def test_type_errors_are_rejections(fresh: Proxy) -> None:
 
 
 def test_execution_failure_keeps_the_charge(fresh: Proxy, monkeypatch: pytest.MonkeyPatch) -> None:
-    def fail(sql: str, timeout: float | None = None) -> list[tuple[object, ...]]:
+    def fail(self: PreparedQuery, timeout: float | None = None) -> list[tuple[object, ...]]:
         raise ExecutionFailed()
 
-    monkeypatch.setattr(fresh.engine, "execute", fail)
+    monkeypatch.setattr(PreparedQuery, "execute", fail)
     with pytest.raises(ExecutionFailed) as error:
         fresh.session("bob").query("SELECT COUNT(*) FROM members", epsilon=0.25)
     assert "charged" in error.value.message
