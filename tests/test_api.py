@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import dpproxy
+from dpproxy.engine import PreparedQuery
 from dpproxy.errors import (
     BudgetExhausted,
     ExecutionFailed,
@@ -18,7 +19,6 @@ from dpproxy.errors import (
     QueryLimitExceeded,
     QueryRejected,
 )
-from dpproxy.engine import PreparedQuery
 from dpproxy.proxy import Proxy
 from tests.conftest import ROOT
 

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from dpproxy import rewrite
-from dpproxy.errors import DPProxyError, ExecutionFailed
 from dpproxy.engine import PreparedQuery
+from dpproxy.errors import DPProxyError, ExecutionFailed
 from dpproxy.proxy import Proxy
 from tests.attacks import dataset
 
