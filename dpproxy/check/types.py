@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from dpproxy.check.context import Context
-from dpproxy.policy.catalog import TypeKind, type_kind
+from dpproxy.policy.catalog import TypeKind
 
 _TEXT = (exp.Lower, exp.Upper, exp.Substring, exp.Concat, exp.DPipe, exp.Trim)
 _BOOLEAN = (exp.Predicate, exp.Connector, exp.Not, exp.Boolean)
@@ -52,7 +52,7 @@ def infer(node: exp.Expr, ctx: Context) -> TypeKind:
     if isinstance(node, exp.TimestampTrunc | exp.DateTrunc):
         return "timestamp"
     if isinstance(node, exp.Cast):
-        return type_kind(node.to.sql("duckdb"))
+        return _cast_kind(node.to)
     if isinstance(node, _SAME):
         return infer(node.this, ctx)
     if isinstance(node, exp.Interval):
@@ -69,6 +69,23 @@ def infer(node: exp.Expr, ctx: Context) -> TypeKind:
         return _first_known([node.args.get("true"), node.args.get("false")], ctx)
     if isinstance(node, _FIRST_BRANCH):
         return _first_known([node.this, *node.expressions], ctx)
+    return "other"
+
+
+def _cast_kind(to: exp.DataType) -> TypeKind:
+    target = to.this
+    if target in exp.DataType.INTEGER_TYPES:
+        return "integer"
+    if target in exp.DataType.REAL_TYPES:
+        return "float"
+    if target in exp.DataType.TEXT_TYPES:
+        return "text"
+    if target is exp.DataType.Type.BOOLEAN:
+        return "boolean"
+    if target is exp.DataType.Type.DATE:
+        return "date"
+    if target is exp.DataType.Type.TIMESTAMP:
+        return "timestamp"
     return "other"
 
 

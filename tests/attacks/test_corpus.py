@@ -57,6 +57,7 @@ CATEGORIES = {
     "metadata": 10,
     "error messages": 10,
     "budget bypass": 10,
+    "post-execution outcomes": 10,
 }
 OUTCOMES = {"rejected", "answered", "neighbours", "sequence"}
 RELEASES = ("discrete_laplace", "discrete_gaussian", "public key list", "post-processing")
@@ -212,7 +213,10 @@ def _sequence(proxy: Proxy, case: dict[str, Any], probe: Probe) -> None:
             results.append(_step(proxy, analyst, step, results))
     spent = _spent(proxy, analyst)
     assert spent.epsilon == round(case["charged"] * EPSILON_UNIT), spent
-    assert probe.rows_read >= 0
+    # every step the engine ran was answered from what it read (a refusal reads nothing)
+    if not case.get("parallel"):
+        answered = sum(s["outcome"] == "answered" for s in steps)
+        assert probe.executed == answered, (probe.executed, answered)
 
 
 def _step(
