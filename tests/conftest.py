@@ -28,7 +28,9 @@ def write_policies(
 
     ``config`` entries replace top-level keys of dpproxy.yaml; ``tables`` maps a table
     name to top-level keys replaced in its policy (``None`` removes the table).
-    Sources point at ``data``; state lives in ``directory/state``.
+    Sources point at ``data``; state lives in ``directory/state``. A CSV table's
+    overriding ``columns`` that leave out ``type`` keep the sample policy's type for that
+    column (a CSV source must declare every type); other sources read the file's types.
     """
     directory.mkdir(parents=True, exist_ok=True)
     base = yaml.safe_load((POLICIES / "dpproxy.yaml").read_text())
@@ -49,10 +51,17 @@ def write_policies(
         override = (tables or {}).get(policy["table"], {})
         if override is None:
             continue
+        sample_columns = policy["columns"]
         policy.update(override)
         kind = next(iter(policy["source"]))
         if kind in ("csv", "parquet"):
             policy["source"] = {kind: str(data / Path(policy["source"][kind]).name)}
+        if kind == "csv" and "columns" in override:
+            policy["columns"] = {
+                name: {"type": sample_columns[name]["type"], **column}
+                if "type" not in column and name in sample_columns else column
+                for name, column in override["columns"].items()
+            }  # fmt: skip
         (directory / path.name).write_text(yaml.safe_dump(policy, sort_keys=False))
     return directory
 

@@ -2,8 +2,10 @@
 
 The attack corpus, the property tests and the statistical privacy tests run the whole
 pipeline hundreds of times; on a few hundred rows each run costs milliseconds. Parquet
-keeps exact types, including the NaN and infinite doubles that CSV sniffing would turn
-into text. ``policies`` points copies of the sample policies at such a dataset.
+keeps exact types, including NaN and infinite doubles. ``policies`` points copies of the
+sample policies at such a dataset: their declared types (BIGINT, VARCHAR, DOUBLE,
+TIMESTAMP) match ``MEMBERS`` and ``PURCHASES``; a file whose types differ needs column
+overrides without ``type:`` (the file's types are then kept) or with matching types.
 """
 
 from __future__ import annotations

@@ -121,21 +121,25 @@ def test_missing_source_file(tmp_path: Path) -> None:
 
 
 def test_policy_column_missing_from_data(tmp_path: Path) -> None:
-    directory = _members(tmp_path, {"columns.shoe_size": {"role": "dimension"}})
+    directory = _members(tmp_path, {"columns.shoe_size": {"type": "bigint", "role": "dimension"}})
     with pytest.raises(PolicyError, match="columns.shoe_size: the data has no such column"):
         Proxy(directory)
 
 
 def test_measure_must_be_numeric(tmp_path: Path) -> None:
-    directory = _members(tmp_path, {"columns.city": {"role": "measure", "bounds": [0, 1]}})
-    with pytest.raises(PolicyError, match="columns.city: a measure must be numeric"):
-        Proxy(directory)
+    city = {"type": "text", "role": "measure", "bounds": [0, 1]}
+    with pytest.raises(
+        PolicyError, match="columns.city: type: a measure must be numeric, not text"
+    ):
+        load_policies(_members(tmp_path, {"columns.city": city}))
 
 
 def test_public_values_must_fit_the_type(tmp_path: Path) -> None:
-    directory = _members(tmp_path, {"columns.age": {"role": "dimension", "public_values": ["x"]}})
-    with pytest.raises(PolicyError, match=r"columns.age.public_values: 'x' does not fit"):
-        Proxy(directory)
+    age = {"type": "bigint", "role": "dimension", "public_values": ["x"]}
+    with pytest.raises(
+        PolicyError, match=r"columns.age: public_values: 'x' does not fit the type bigint"
+    ):
+        load_policies(_members(tmp_path, {"columns.age": age}))
 
 
 def test_unlisted_data_column_is_hidden(tmp_path: Path) -> None:
@@ -152,8 +156,9 @@ def test_row_level_tables_cannot_share_a_domain(tmp_path: Path) -> None:
     directory = write_policies(
         tmp_path / "p",
         tables={"purchases": {"privacy_unit": None, "row_level": True, "domain": "member",
-                              "columns": {"product": {"role": "dimension"},
-                                          "amount": {"role": "measure", "bounds": [0, 100]}}}},
+                              "columns": {"product": {"type": "text", "role": "dimension"},
+                                          "amount": {"type": "double", "role": "measure",
+                                                     "bounds": [0, 100]}}}},
     )  # fmt: skip
     with pytest.raises(PolicyError, match="row-level tables cannot share privacy domain 'member'"):
         load_policies(directory)

@@ -22,9 +22,9 @@ from typing import Any
 
 import duckdb
 
+from dpproxy.engine import sources
 from dpproxy.errors import ExecutionFailed, InternalError, QueryTimeout
 from dpproxy.policy import Policies
-from dpproxy.policy.model import source_kind
 
 Schema = Mapping[str, Mapping[str, str]]  # table -> column -> DuckDB type
 
@@ -143,27 +143,10 @@ class DuckDBEngine:
         self._con.execute("SET lock_configuration = true")
 
     def _load(self, table: str, policies: Policies, version: Any) -> None:
-        kind, _ = source_kind(policies.tables[table].source)
         path = policies.source_path(table)
         stat = path.stat()
         version.update(f"{table}\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-        target = _quote(table)
-        if kind == "csv":
-            self._con.execute(
-                f"CREATE TABLE {target} AS SELECT * FROM read_csv(?, header = true)", [str(path)]
-            )
-        elif kind == "parquet":
-            self._con.execute(
-                f"CREATE TABLE {target} AS SELECT * FROM read_parquet(?)", [str(path)]
-            )
-        else:
-            source = policies.tables[table].source
-            alias = _quote(f"src_{table}")
-            self._con.execute(f"ATTACH ? AS {alias} (READ_ONLY)", [str(path)])
-            self._con.execute(
-                f"CREATE TABLE {target} AS SELECT * FROM {alias}.{_quote(source.table)}"  # type: ignore[union-attr]
-            )
-            self._con.execute(f"DETACH {alias}")
+        sources.load(self._con, table, policies)  # typed as the policy declares
 
     def _read_schema(self) -> Schema:
         rows = self._con.execute(

@@ -1,7 +1,10 @@
 """The catalog: what the checker knows about each table and column.
 
 Built from the policies and the column types of the loaded data (schema metadata, never
-values). A data column the policy does not mention is hidden: fail closed.
+values). The engine loads each column with the type its policy declares, so a declared
+column's type here never depends on the values; a type the policy leaves open comes from
+a Parquet or DuckDB file's schema. A data column the policy does not mention is hidden:
+fail closed.
 """
 
 from __future__ import annotations
@@ -10,13 +13,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
 
-from dpproxy.errors import PolicyError
+from dpproxy.errors import InternalError, PolicyError
 from dpproxy.policy.load import Policies
-from dpproxy.policy.model import Aggregate, ColumnPolicy, PublicValue, Role, TablePolicy
+from dpproxy.policy.model import (
+    Aggregate,
+    ColumnPolicy,
+    PublicValue,
+    Role,
+    TablePolicy,
+    TypeKind,
+    fits_kind,
+)
 
-TypeKind = Literal["integer", "float", "text", "date", "timestamp", "boolean", "other"]
+__all__ = ["Catalog", "ColumnInfo", "TableInfo", "TypeKind", "type_kind"]
 
 _INTEGER = re.compile(
     r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|"
@@ -119,6 +129,10 @@ def _column(
 ) -> ColumnInfo:
     if declared is None:
         return ColumnInfo(table, name, sql_type, frozenset({Role.HIDDEN}))
+    if declared.type is not None and sql_type != declared.type.sql:
+        raise InternalError(
+            f"{file}: columns.{name}: loaded as {sql_type}, the policy declares {declared.type.sql}"
+        )
     kind = type_kind(sql_type)
     roles = frozenset(declared.role)
     if Role.MEASURE in roles and kind not in ("integer", "float"):
@@ -127,7 +141,7 @@ def _column(
         )
     if declared.public_values is not None:
         for value in declared.public_values:
-            if not _fits(value, kind):
+            if not fits_kind(value, kind):
                 raise PolicyError(
                     f"{file}: columns.{name}.public_values: {value!r} does not fit the "
                     f"column type {sql_type}"
@@ -137,15 +151,3 @@ def _column(
         lo, hi = declared.bounds
         bounds = (Fraction(repr(lo)), Fraction(repr(hi)))
     return ColumnInfo(table, name, sql_type, roles, bounds, declared.public_values)
-
-
-def _fits(value: PublicValue, kind: TypeKind) -> bool:
-    if kind == "text":
-        return isinstance(value, str)
-    if kind == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "float":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if kind == "boolean":
-        return isinstance(value, bool)
-    return isinstance(value, str)  # dates and timestamps are written as ISO strings

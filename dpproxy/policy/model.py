@@ -7,6 +7,7 @@ protection, ...) live in ``model_validator`` methods beside the fields they rela
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = Annotated[str, Field(pattern=IDENTIFIER, max_length=63)]
 PublicValue = str | int | float | bool
+TypeKind = Literal["integer", "float", "text", "date", "timestamp", "boolean", "other"]
 
 
 class Frozen(BaseModel):
@@ -51,9 +53,100 @@ class Refresh(StrEnum):
     MONTHLY = "monthly"
 
 
-class ColumnPolicy(Frozen):
-    """One column: its role(s), the clamping bounds of a measure, public group keys."""
+class ColumnType(StrEnum):
+    """The column types a policy may declare (written in any case: ``BIGINT`` or ``bigint``).
 
+    A closed set, so that every name means exactly one DuckDB type; ``text`` and
+    ``varchar`` are the same type. ``real`` is DuckDB's 4-byte float (which DuckDB reports
+    as ``FLOAT``); there is no ``float`` here because other databases read it as 8 bytes.
+    """
+
+    BOOLEAN = "boolean"
+    SMALLINT = "smallint"
+    INTEGER = "integer"
+    BIGINT = "bigint"
+    REAL = "real"
+    DOUBLE = "double"
+    TEXT = "text"
+    VARCHAR = "varchar"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+
+    @property
+    def sql(self) -> str:
+        """The DuckDB type name, as ``information_schema.columns`` reports it."""
+        return _SQL_TYPES[self]
+
+    @property
+    def kind(self) -> TypeKind:
+        return _KINDS[self]
+
+
+_SQL_TYPES = {
+    ColumnType.BOOLEAN: "BOOLEAN",
+    ColumnType.SMALLINT: "SMALLINT",
+    ColumnType.INTEGER: "INTEGER",
+    ColumnType.BIGINT: "BIGINT",
+    ColumnType.REAL: "FLOAT",
+    ColumnType.DOUBLE: "DOUBLE",
+    ColumnType.TEXT: "VARCHAR",
+    ColumnType.VARCHAR: "VARCHAR",
+    ColumnType.DATE: "DATE",
+    ColumnType.TIMESTAMP: "TIMESTAMP",
+}
+_KINDS: dict[ColumnType, TypeKind] = {
+    ColumnType.BOOLEAN: "boolean",
+    ColumnType.SMALLINT: "integer",
+    ColumnType.INTEGER: "integer",
+    ColumnType.BIGINT: "integer",
+    ColumnType.REAL: "float",
+    ColumnType.DOUBLE: "float",
+    ColumnType.TEXT: "text",
+    ColumnType.VARCHAR: "text",
+    ColumnType.DATE: "date",
+    ColumnType.TIMESTAMP: "timestamp",
+}
+_INTEGER_RANGES = {
+    ColumnType.SMALLINT: (-(2**15), 2**15 - 1),
+    ColumnType.INTEGER: (-(2**31), 2**31 - 1),
+    ColumnType.BIGINT: (-(2**63), 2**63 - 1),
+}
+
+
+def fits_kind(value: PublicValue, kind: TypeKind) -> bool:
+    """Whether a public value (as YAML wrote it) can be a value of a column of ``kind``."""
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    return isinstance(value, str)  # dates and timestamps are written as ISO strings
+
+
+def _fits(value: PublicValue, declared: ColumnType) -> bool:
+    if not fits_kind(value, declared.kind):
+        return False
+    if declared in _INTEGER_RANGES:
+        lo, hi = _INTEGER_RANGES[declared]
+        return lo <= int(value) <= hi
+    try:
+        if declared == ColumnType.DATE:
+            dt.date.fromisoformat(str(value))
+        elif declared == ColumnType.TIMESTAMP:
+            dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+class ColumnPolicy(Frozen):
+    """One column: its type and role(s), the clamping bounds of a measure, public group
+    keys. ``type`` is required for a CSV source (see ``TablePolicy``)."""
+
+    type: ColumnType | None = None
     role: tuple[Role, ...]
     bounds: tuple[float, float] | None = None
     public_values: tuple[PublicValue, ...] | None = None
@@ -63,6 +156,11 @@ class ColumnPolicy(Frozen):
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return (value,) if isinstance(value, str) else value
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _consistent(self) -> ColumnPolicy:
@@ -94,6 +192,14 @@ class ColumnPolicy(Frozen):
                 raise ValueError("public_values: the list is empty")
             if len(set(self.public_values)) != len(self.public_values):
                 raise ValueError("public_values: a value is listed twice")
+        if self.type is not None:
+            if Role.MEASURE in roles and self.type.kind not in ("integer", "float"):
+                raise ValueError(f"type: a measure must be numeric, not {self.type.value}")
+            for value in self.public_values or ():
+                if not _fits(value, self.type):
+                    raise ValueError(
+                        f"public_values: {value!r} does not fit the type {self.type.value}"
+                    )
         return self
 
 
@@ -168,6 +274,18 @@ class TablePolicy(Frozen):
                     raise ValueError(f"{key}: required for a protected table")
         return self
 
+    @model_validator(mode="after")
+    def _typed(self) -> TablePolicy:
+        # CSV carries no types: left to DuckDB, a column's type would follow its values.
+        if isinstance(self.source, CsvSource):
+            untyped = [f"columns.{c}.type" for c, p in self.columns.items() if p.type is None]
+            if untyped:
+                raise ValueError(
+                    f"{', '.join(untyped)}: required for a CSV source (DuckDB would infer "
+                    "the type from the values)"
+                )
+        return self
+
     @property
     def privacy_domain(self) -> str | None:
         """Tables sharing a privacy unit share a budget domain; row-level tables are alone."""
@@ -224,10 +342,21 @@ class ServerPolicy(Frozen):
 
     host: str = "127.0.0.1"
     port: int = Field(default=5433, ge=1, le=65535)
-    max_connections: int = Field(default=64, ge=1, le=10_000)
+    max_connections: int = Field(default=64, ge=1, le=10_000)  # authenticated sessions
     workers: int = Field(default=4, ge=1, le=256)  # engine threads serving queries
     tls: TLSPolicy | None = None
     authentication: Literal["scram-sha-256", "trust"] = "scram-sha-256"
+    # Free statements (catalog, SET/SHOW/BEGIN...) run on their own small pool with a
+    # short time limit, so they can never hold the engine threads of DP queries.
+    free_workers: int = Field(default=2, ge=1, le=64)
+    free_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Connections that have not authenticated yet: their own cap and a deadline.
+    max_authenticating: int = Field(default=32, ge=1, le=10_000)
+    authentication_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    # Per connection
+    max_prepared_statements: int = Field(default=1000, ge=1, le=100_000)
+    max_portals: int = Field(default=100, ge=1, le=10_000)
+    max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=8192, le=1024**3)
 
 
 class Config(Frozen):

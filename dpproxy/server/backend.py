@@ -5,16 +5,24 @@ server runs it in its thread pool; it does no socket IO. A DP query runs once pe
 portal: the noise is drawn and the budget charged at the first Execute, and later
 Executes of a suspended portal hand out the remaining rows of that same answer.
 Describe never executes a DP query: it parses, checks and types it only.
+
+``lane`` tells the server where a message may run: on the engine threads when it can
+reach the DP pipeline, on the small pool of free statements (catalog, SET, SHOW...)
+otherwise, or right on the event loop for bookkeeping (Sync, Close). Every message
+that carries SQL is measured against ``max_query_length`` before it is tokenized, and
+prepared statements and portals are capped per connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import threading
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from dpproxy.engine import CancelToken, cancellable
-from dpproxy.errors import DPProxyError, InternalError
+from dpproxy.errors import DPProxyError, InternalError, QueryLimitExceeded
 from dpproxy.server import chatter, notices, params, types
 from dpproxy.server.catalog import CatalogEngine, SessionContext
 from dpproxy.server.errors import ServerError, Shifted, internal
@@ -49,6 +57,7 @@ from dpproxy.server.params import BoundSQL
 from dpproxy.server.results import Column, Outcome, data_rows, result_formats, row_description
 from dpproxy.server.statements import (
     Kind,
+    Piece,
     Portal,
     Statement,
     classify,
@@ -68,6 +77,18 @@ _DUMMY = {types.INT2.oid: 1, types.INT4.oid: 1, types.INT8.oid: 1, types.FLOAT4.
           types.TIMESTAMPTZ.oid: datetime.datetime(2000, 1, 1)}  # fmt: skip
 
 
+class Lane(Enum):
+    """Where the server runs a message."""
+
+    LOOP = "loop"  # bookkeeping only: on the event loop
+    FREE = "free"  # catalog and session statements: the free pool, short time limit
+    ENGINE = "engine"  # may run the DP pipeline: the engine workers
+
+
+_LANES = {Kind.EMPTY: Lane.LOOP, Kind.SESSION: Lane.FREE, Kind.CATALOG: Lane.FREE,
+          Kind.EXPLAIN: Lane.ENGINE, Kind.QUERY: Lane.ENGINE}  # fmt: skip
+
+
 class Backend:
     """The state of one authenticated connection."""
 
@@ -85,6 +106,11 @@ class Backend:
         self._lock = threading.Lock()
         self._token: CancelToken | None = None
         self._bound: BoundSQL | None = None  # the text error positions refer to
+        config = proxy.policies.config
+        self.max_query_length = config.queries.max_query_length
+        self.max_statements = config.server.max_prepared_statements
+        self.max_portals = config.server.max_portals
+        self._routed: tuple[str, list[Piece], dict[str, Kind]] | None = None  # from ``lane``
 
     def startup(self) -> list[BackendMessage]:
         return [*self.state.startup_status(), BackendKeyData(*self.key), self._ready()]
@@ -94,6 +120,30 @@ class Backend:
         with self._lock:
             if self._token is not None:
                 self._token.cancel(reason)
+
+    def lane(self, message: Frontend) -> Lane:
+        """Where ``handle(message)`` may run. Classifying SQL parses it, so for Query and
+        Parse call this off the event loop; what it learns is kept for ``handle``."""
+        self._routed = None
+        match message:
+            case Query(sql) | Parse(sql=sql):
+                if len(sql) > self.max_query_length:
+                    return Lane.LOOP  # refused before tokenizing
+                pieces = split(sql)
+                kinds: dict[str, Kind] = {}
+                for piece in pieces:
+                    with contextlib.suppress(DPProxyError):  # ``handle`` reports it
+                        kinds[piece.text] = classify(piece.text)
+                self._routed = (sql, pieces, kinds)
+                lanes = {_LANES[kind] for kind in kinds.values()} or {Lane.FREE}
+                return Lane.ENGINE if Lane.ENGINE in lanes else Lane.FREE
+            case Bind(statement=name) | Describe("S", name):
+                statement = self.statements.get(name)
+                return Lane.LOOP if statement is None else _LANES[statement.kind]
+            case Describe("P", name) | Execute(name):
+                portal = self.portals.get(name)
+                return Lane.LOOP if portal is None else _LANES[portal.statement.kind]
+        return Lane.LOOP
 
     def handle(self, message: Frontend) -> list[BackendMessage]:
         self._bound = None
@@ -106,6 +156,10 @@ class Backend:
 
     def _dispatch(self, message: Frontend) -> list[BackendMessage]:
         match message:
+            case Query(sql) if len(sql) > self.max_query_length:
+                return [self._error(self._too_long(sql), None, 0), self._ready()]
+            case Parse(sql=sql) if len(sql) > self.max_query_length:
+                raise self._too_long(sql)
             case Query(sql):
                 return self._simple(sql)
             case Parse():
@@ -137,11 +191,16 @@ class Backend:
             SQLState.PROTOCOL_VIOLATION, f"unexpected message {type(message).__name__}"
         )
 
+    def _too_long(self, sql: str) -> QueryLimitExceeded:
+        return QueryLimitExceeded(
+            f"query text is {len(sql)} characters long; the limit is {self.max_query_length}"
+        )
+
     # -- simple query ---------------------------------------------------------------
 
     def _simple(self, sql: str) -> list[BackendMessage]:
         out: list[BackendMessage] = []
-        for piece in split(sql):
+        for piece in self._split(sql):
             bound = BoundSQL(piece.text)
             try:
                 kind = self._kind(piece.text)
@@ -170,7 +229,14 @@ class Backend:
                 SQLState.IN_FAILED_SQL_TRANSACTION,
                 "current transaction is aborted, commands ignored until end of transaction block",
             )
+        routed = self._routed
+        if routed is not None and sql in routed[2]:
+            return routed[2][sql]
         return classify(sql)
+
+    def _split(self, sql: str) -> list[Piece]:
+        routed = self._routed
+        return routed[1] if routed is not None and routed[0] == sql else split(sql)
 
     # -- extended query -------------------------------------------------------------
 
@@ -180,7 +246,13 @@ class Backend:
                 SQLState.DUPLICATE_PREPARED_STATEMENT,
                 f'prepared statement "{message.statement}" already exists',
             )
-        pieces = split(message.sql)
+        if message.statement not in self.statements and len(self.statements) >= self.max_statements:
+            raise ServerError(
+                SQLState.PROGRAM_LIMIT_EXCEEDED,
+                f"too many prepared statements: the limit is {self.max_statements} per "
+                "connection (close or DEALLOCATE some)",
+            )
+        pieces = self._split(message.sql)
         if len(pieces) > 1:
             raise ServerError(
                 SQLState.SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement"
@@ -207,6 +279,11 @@ class Backend:
         if message.portal and message.portal in self.portals:
             raise ServerError(
                 SQLState.DUPLICATE_CURSOR, f'portal "{message.portal}" already exists'
+            )
+        if message.portal not in self.portals and len(self.portals) >= self.max_portals:
+            raise ServerError(
+                SQLState.PROGRAM_LIMIT_EXCEEDED,
+                f"too many portals: the limit is {self.max_portals} per connection (close some)",
             )
         count = len(statement.param_types)
         if len(message.params) != count:

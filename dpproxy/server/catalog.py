@@ -8,6 +8,12 @@ the session's user and database literals), and run on a separate in-memory DuckD
 holds no data and is locked like the data engine. Functions are allow-listed: anything
 not known here is refused, so the catalog connection cannot be used to reach the host.
 
+A catalog query is free (it charges no budget), so its cost is bounded instead: functions
+that generate rows are refused before it runs (recursive CTEs; ``generate_series``
+unless it counts up to a small constant or along a catalog array, as psql's ``\\d+``
+does), the string amplifiers (``repeat``, ``lpad``) take small constant lengths only, and
+the server's short time limit for free statements interrupts whatever else runs long.
+
 >>> # CatalogEngine(catalog).run("SELECT relname FROM pg_class", context)
 """
 
@@ -38,8 +44,6 @@ _SESSION_FUNCTIONS = {"current_database", "current_catalog", "current_user", "se
 # PostgreSQL functions that DuckDB provides under the same name and meaning
 _BUILTINS = frozenset(
     [
-        "generate_series",
-        "unnest",
         "regexp_replace",
         "split_part",
         "string_to_array",
@@ -102,6 +106,13 @@ _TYPE_NAMES = {"int2": "SMALLINT", "int4": "INTEGER", "int8": "BIGINT", "float4"
 _FORBIDDEN = (exp.Create, exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Command,
               exp.Pragma, exp.Copy, exp.Into)  # fmt: skip
 _MACROS = frozenset(m.split("(", 1)[0] for m in pgcatalog.macros())
+# Functions whose output grows with a number in their arguments, not with their input
+_GENERATORS = (exp.GenerateSeries, exp.ExplodingGenerateSeries, exp.GenerateDateArray,
+               exp.GenerateTimestampArray)  # fmt: skip
+_AMPLIFIERS: dict[type[exp.Expr], str] = {exp.Repeat: "times", exp.Pad: "expression"}
+MAX_TEXT = 10_000  # the longest constant length repeat() and lpad() may ask for
+MAX_SERIES = 10_000  # the largest constant bound of generate_series()
+_ARRAY_SIZES = frozenset(["array_upper", "array_lower", "array_length", "cardinality"])
 
 
 @dataclass(frozen=True)
@@ -140,7 +151,7 @@ class CatalogEngine:
     """The synthetic catalog database, shared by all connections (read only, locked)."""
 
     def __init__(self, catalog: Catalog, timeout: float) -> None:
-        self.timeout = timeout
+        self.timeout = timeout  # seconds; the server's limit for free statements
         self._lock = threading.Lock()
         self._con = duckdb.connect(
             ":memory:",
@@ -168,7 +179,10 @@ class CatalogEngine:
             rows = cursor.execute(sql).fetchall()
             description = cursor.description or []
         except duckdb.InterruptException:
-            raise QueryTimeout() from None
+            raise QueryTimeout(
+                "canceling statement due to statement timeout: catalog statements are "
+                f"limited to {self.timeout:g} s"
+            ) from None
         except duckdb.Error as exc:
             raise _catalog_error(exc) from None
         finally:
@@ -196,6 +210,7 @@ def translate(tree: exp.Expr, context: SessionContext) -> str:
         raise ServerError(
             SQLState.READ_ONLY_SQL_TRANSACTION, "only SELECT statements can read the catalog"
         )
+    _bound_cost(tree)
     tree = tree.copy()
     _name_outputs(tree)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
@@ -204,6 +219,67 @@ def translate(tree: exp.Expr, context: SessionContext) -> str:
         if new is not node:
             node.replace(new)
     return tree.sql(dialect="duckdb")
+
+
+def _bound_cost(tree: exp.Expr) -> None:
+    """Refuse what would make a free statement expensive regardless of the catalog's size."""
+    for node in tree.walk():
+        if isinstance(node, _GENERATORS) and not _small_series(node):
+            raise _too_costly(
+                f"{_call_name(node)}() generates rows: it may count within ±{MAX_SERIES} "
+                "or along an array column only"
+            )
+        if isinstance(node, exp.With) and node.args.get("recursive"):
+            raise _too_costly("WITH RECURSIVE generates rows")
+        argument = _AMPLIFIERS.get(type(node))  # the length argument of repeat(), lpad()
+        if argument is None:
+            continue
+        length = node.args.get(argument)
+        inner = node.this.find(*_AMPLIFIERS) if isinstance(node.this, exp.Expr) else None
+        if not (isinstance(length, exp.Literal) and length.is_int) or inner is not None:
+            raise _too_costly(f"{_call_name(node)}() needs a constant length")
+        if int(length.name) > MAX_TEXT:
+            raise _too_costly(f"{_call_name(node)}() is limited to a length of {MAX_TEXT}")
+
+
+def _small_series(node: exp.Expr) -> bool:
+    """``generate_series`` over integers whose bounds are small constants or the
+    subscripts of an array column (the catalog holds a few short arrays)."""
+    if not isinstance(node, exp.GenerateSeries | exp.ExplodingGenerateSeries):
+        return False
+    step = node.args.get("step")
+    if step is not None and not (isinstance(step, exp.Literal) and step.is_int):
+        return False
+    return all(_small_bound(node.args.get(end)) for end in ("start", "end"))
+
+
+def _small_bound(node: object) -> bool:
+    if isinstance(node, exp.Dot):  # pg_catalog.array_upper(...)
+        node = node.expression
+    if isinstance(node, exp.Neg):
+        node = node.this
+    if isinstance(node, exp.Literal) and node.is_int:
+        return abs(int(node.name)) <= MAX_SERIES
+    if isinstance(node, exp.ArraySize):
+        array = node.this
+    elif isinstance(node, exp.Anonymous) and str(node.name).lower() in _ARRAY_SIZES:
+        array = node.expressions[0] if node.expressions else None
+    else:
+        return False
+    while isinstance(array, exp.Cast):
+        array = array.this
+    return isinstance(array, exp.Column)
+
+
+def _call_name(node: exp.Expr) -> str:
+    return node.sql(dialect="postgres").split("(", 1)[0].lower()
+
+
+def _too_costly(reason: str) -> ServerError:
+    return ServerError(
+        SQLState.PROGRAM_LIMIT_EXCEEDED,
+        f"{reason}: catalog queries are free, so dpproxy bounds their cost",
+    )
 
 
 def _name_outputs(tree: exp.Expr) -> None:

@@ -109,6 +109,7 @@ class ServerProtocol:
         self._skipping = False  # after an extended-query error: drop messages until Sync
         self._last: Frontend | None = None
         self._tls_asked = False
+        self._gss_asked = False
         self._refusal: ErrorResponse | None = None
 
     def refuse_startup(self, error: ErrorResponse) -> None:
@@ -147,24 +148,37 @@ class ServerProtocol:
         self.phase = Phase.CLOSED
 
     def next_event(self) -> Event | None:
-        """The next event, or None until more data arrives. Raises ProtocolViolation."""
-        if self.phase is Phase.CLOSED:
-            return None
-        if self.phase is Phase.STARTUP:
-            payload = self._reader.next_startup()
-            return None if payload is None else self._on_startup(codec.decode_startup(payload))
-        frame = self._reader.next_frame()
-        if frame is None:
-            return None
-        kind, payload = frame
-        if self.phase is not Phase.READY:
-            return self._on_password(kind, payload)
+        """The next event, or None until more data arrives. Raises ProtocolViolation.
+
+        A loop, never recursion: packets the protocol answers on its own (GSSENCRequest,
+        SASL steps) and messages dropped after an error are consumed one after another,
+        so no number of them can exhaust the stack.
+        """
+        while self.phase is not Phase.CLOSED:
+            if self.phase is Phase.STARTUP:
+                payload = self._reader.next_startup()
+                if payload is None:
+                    return None
+                event = self._on_startup(codec.decode_startup(payload))
+            else:
+                frame = self._reader.next_frame()
+                if frame is None:
+                    return None
+                if self.phase is Phase.READY:
+                    event = self._on_message(*frame)
+                else:
+                    event = self._on_password(*frame)
+            if event is not None:
+                return event
+        return None
+
+    def _on_message(self, kind: bytes, payload: bytes) -> Event | None:
         message = codec.decode_frontend(kind, payload)
         if isinstance(message, Terminate):
             self.phase = Phase.CLOSED
             return Goodbye("client terminated the session")
         if self._skipping and not isinstance(message, Sync):
-            return self.next_event()
+            return None
         if isinstance(message, Sync):
             self._skipping = False
         self._last = message
@@ -178,8 +192,11 @@ class ServerProtocol:
                 self._tls_asked = True
                 return TLSRequested()
             case GSSENCRequest():
+                if self._gss_asked:  # PostgreSQL, too, negotiates each encryption once
+                    raise ProtocolViolation("a second GSSENCRequest")
+                self._gss_asked = True
                 self._out += b"N"
-                return self.next_event()
+                return None
             case CancelRequest(pid, secret):
                 self.phase = Phase.CLOSED
                 return Cancel(pid, secret)
@@ -217,7 +234,7 @@ class ServerProtocol:
         self._scram = ScramExchange(verifier)
         self.phase = Phase.SASL_FIRST
         self.send(AuthenticationSASL((MECHANISM,)))
-        return None if not self._reader.pending else self.next_event()
+        return None
 
     def _on_password(self, kind: bytes, payload: bytes) -> Event | None:
         if kind != b"p":
@@ -230,7 +247,7 @@ class ServerProtocol:
                     raise ScramError("client selected an invalid SASL authentication mechanism")
                 self.send(AuthenticationSASLContinue(self._scram.first(initial.data)))
                 self.phase = Phase.SASL_FINAL
-                return None if not self._reader.pending else self.next_event()
+                return None
             final = self._scram.final(codec.decode_sasl_response(payload).data)
             if not self._known_user:
                 raise ScramError("password authentication failed")

@@ -38,7 +38,12 @@ def _data(directory: Path, *, victim: bool) -> Path:
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proxy, Proxy]]:
     root = tmp_path_factory.mktemp("join_types")
-    tables = {"products": {"source": {"parquet": "products.parquet"}}}
+    columns = {
+        "product": {"type": "bigint", "role": ["dimension", "join_key"]},
+        "category": {"type": "text", "role": "dimension"},
+        "list_price": {"type": "double", "role": ["dimension", "measure"], "bounds": [0, 500]},
+    }
+    tables = {"products": {"source": {"parquet": "products.parquet"}, "columns": columns}}
     proxies = tuple(
         Proxy(policies(root / f"p{i}", _data(root / f"d{i}", victim=victim),
                        config={"cache": False}, tables=tables))
