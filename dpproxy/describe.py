@@ -40,13 +40,20 @@ def describe(proxy: Proxy, sql: str) -> tuple[OutputType, ...]:
     query = check(parse(sql, max_length=proxy.policies.config.queries.max_query_length),
                   proxy.catalog)  # fmt: skip
     plan = plan_query(proxy, query, None)
-    return tuple(OutputType(o.name, _type(o.expr, query, plan)) for o in query.outputs)
+    return tuple(
+        OutputType(o.name, t) for o, t in zip(query.outputs, output_types(plan), strict=True)
+    )
+
+
+def output_types(plan: QueryPlan) -> tuple[str, ...]:
+    """The type of each output column, from the query and the policy alone: what
+    Describe announces, and what ``conform`` makes every released value."""
+    return tuple(_type(o.expr, plan.query, plan) for o in plan.query.outputs)
 
 
 def _type(node: exp.Expr, query: CheckedQuery, plan: QueryPlan) -> str:
     if isinstance(node, exp.Column) and node.name.startswith("__k"):
-        key = query.keys[int(node.name[3:])]
-        return key.sql_type or _KIND_TYPES[key.kind]
+        return query.keys[int(node.name[3:])].sql_type
     if isinstance(node, exp.Column) and node.name.startswith("__a"):
         agg = plan.aggregates[int(node.name[3:])]
         if agg.kind in _COUNTS:

@@ -41,7 +41,7 @@ def evaluate(node: exp.Expr, env: Env) -> Any:
     no post-processing step can turn a released value into an error."""
     try:
         return _evaluate(node, env)
-    except (TypeError, ValueError, ArithmeticError):
+    except (TypeError, ValueError, ArithmeticError, RecursionError):
         return None
 
 

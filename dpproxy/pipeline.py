@@ -1,16 +1,18 @@
 """The six stages in order: parse, check, rewrite, execute, noise, account.
 
-``run`` is the whole life of a query; read it top to bottom. A refusal before the
-budget is reserved costs nothing and is audited as rejected. Once reserved, the charge
-stands: a failure during execution is committed (its failure may depend on data) and
-audited as failed; a success is committed, with its audit entry and its cached answer,
-before it is returned.
+``run`` is the whole life of a query; read it top to bottom. Everything up to binding
+the rewritten statement (which needs the schema, never a row) is decided by the query
+text and the policy: a refusal there costs nothing and is audited as rejected. Then the
+budget is reserved, and from that moment the charge is final on every path out
+(``lifecycle.Charge``): an answer is committed, with its audit entry and its cached
+copy, before it is returned; anything else is committed as failed, and an unexpected
+exception after execution is the one generic error (``lifecycle.one_generic_error``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -21,16 +23,16 @@ from dpproxy.accounting.budget import ZERO, exact
 from dpproxy.accounting.cache import cache_key, decode, encode
 from dpproxy.accounting.scopes import budget_scopes, exhausted
 from dpproxy.check import CheckedQuery, check
-from dpproxy.engine import BindError
+from dpproxy.engine import BindError, PreparedQuery
 from dpproxy.errors import (
     DPProxyError,
-    ExecutionFailed,
     InternalError,
     InvalidParameter,
     QueryLimitExceeded,
     QueryRejected,
     Violation,
 )
+from dpproxy.lifecycle import Charge, one_generic_error
 from dpproxy.parse import parse
 from dpproxy.plan import QueryPlan, make_plan
 from dpproxy.postprocess import ColumnAccuracy, Released, add_noise, release
@@ -66,52 +68,40 @@ def run(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Outcome:
         query = check(select, proxy.catalog)
         scopes = budget_scopes(proxy.policies.config, analyst, query.domain)
         plan = plan_query(proxy, query, epsilon)
+        plan.verify()  # the loss recomputed from the measurements, before any charge
         _check_certain_size(plan, limits.max_output_cells)
         key = _cache_key(proxy, analyst, query, plan)
         if key is not None and (hit := proxy.ledger.cached(key)) is not None:
             return _replay(proxy, analyst, query, hit, scopes[0])
-        # 3. rewrite: the bounded statement; the analyst's SQL never reaches the engine
-        statement = rewrite(plan, noise.random_bits(62))
-        # 6a. account: reserve the charge before any data is read
-        cost = Cost.of(plan.epsilon, plan.delta, plan.rho)
-        reservation, spent_before = _reserve(proxy, analyst, query, cost, scopes)
+        # 3. rewrite: the bounded statement (the analyst's SQL never reaches the engine),
+        # bound by the engine against the schema alone: a type error is a refusal
+        statement = _bind(proxy, rewrite(plan, noise.random_bits(62)))
     except DPProxyError as exc:
         _audit_refusal(proxy, analyst, query, sql, exc)
         raise
     except Exception:  # noqa: BLE001 - a bug before execution refuses the query, fail closed
         _audit_refusal(proxy, analyst, query, sql, InternalError("checking failed"))
         raise InternalError("internal error while checking the query; it was not run") from None
-    entry = _entry(analyst, query, Decision.ACCEPTED)
-    try:
-        # 4. execute: on the locked engine, with a time limit
-        deadline = time.monotonic() + limits.timeout_seconds
-        rows = proxy.engine.execute(statement, timeout=limits.timeout_seconds)
-        # 5. noise: every measurement of every group (within the same time limit), then
-        # post-processing only
-        released = release(plan, add_noise(plan, rows, deadline))
-        if len(released.rows) * max(len(released.columns), 1) > limits.max_output_cells:
-            raise QueryLimitExceeded(
-                f"the answer has more than {limits.max_output_cells} cells; add a LIMIT or "
-                "use coarser keys"
-            )
-        plan.verify()
-    except BindError as exc:  # a type error decided by the schema alone: nothing read
-        rejection = QueryRejected(
-            [Violation(SQLState.DATATYPE_MISMATCH, "query", f"type error: {exc}")]
-        )
-        proxy.ledger.refund(
-            reservation, replace(entry, decision=Decision.REJECTED, sqlstate=rejection.sqlstate)
-        )
-        raise rejection from None
-    except DPProxyError as exc:
-        _commit_failure(proxy, reservation, entry, exc)
-        raise
-    except Exception:  # noqa: BLE001 - any failure after reading data keeps its charge
-        _commit_failure(proxy, reservation, entry, ExecutionFailed())
-        raise ExecutionFailed() from None
-    # 6b. account: the charge (with its audit entry and cached answer) is final first
-    cached = None if key is None else (key, encode(_payload(released, plan)))
-    proxy.ledger.commit(reservation, entry, cached)
+    with statement:
+        # 6a. account: reserve the charge; from here on it is final on every path out
+        cost = Cost.of(plan.epsilon, plan.delta, plan.rho)
+        try:
+            reservation, spent_before = _reserve(proxy, analyst, query, cost, scopes)
+        except DPProxyError as exc:
+            _audit_refusal(proxy, analyst, query, sql, exc)
+            raise
+        with Charge(proxy.ledger, reservation, _entry(analyst, query, Decision.ACCEPTED)) as charge:
+            with one_generic_error():
+                # 4. execute: on the locked engine, with a time limit
+                deadline = time.monotonic() + limits.timeout_seconds
+                rows = statement.execute(timeout=limits.timeout_seconds)
+                # 5. noise: every measurement of every group (within the same time
+                # limit), then post-processing of noisy values only
+                released = release(plan, add_noise(plan, rows, deadline))
+                _check_released_size(released, limits.max_output_cells)
+                cached = None if key is None else (key, encode(_payload(released, plan)))
+            # 6b. account: the charge, its audit entry and cached answer are final first
+            charge.answer(cached)
     return Outcome(
         released,
         plan.requested_epsilon,
@@ -122,6 +112,22 @@ def run(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Outcome:
         scopes[0],
         cache_hit=False,
     )
+
+
+def _bind(proxy: Proxy, statement: str) -> PreparedQuery:
+    try:
+        return proxy.engine.prepare(statement)
+    except BindError as exc:
+        violation = Violation(SQLState.DATATYPE_MISMATCH, "query", f"type error: {exc}")
+        raise QueryRejected([violation]) from None
+
+
+def _check_released_size(released: Released, max_cells: int) -> None:
+    """The answer's size limit, decided on the released (noisy) rows only."""
+    if len(released.rows) * max(len(released.columns), 1) > max_cells:
+        raise QueryLimitExceeded(
+            f"the answer has more than {max_cells} cells; add a LIMIT or use coarser keys"
+        )
 
 
 def plan_query(proxy: Proxy, query: CheckedQuery, epsilon: float | None) -> QueryPlan:
@@ -241,16 +247,6 @@ def _audit_refusal(
     proxy.ledger.record(_entry(analyst, query, Decision.REJECTED, sql=sql, sqlstate=exc.sqlstate))
 
 
-def _commit_failure(
-    proxy: Proxy, reservation: Reservation, entry: AuditEntry, exc: DPProxyError
-) -> None:
-    from dataclasses import replace
-
-    proxy.ledger.commit(
-        reservation, replace(entry, decision=Decision.FAILED, sqlstate=exc.sqlstate)
-    )
-
-
 # -- dry run ----------------------------------------------------------------------------
 
 
@@ -285,12 +281,7 @@ def explain(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Expl
     query = check(select, proxy.catalog)
     plan = plan_query(proxy, query, epsilon)
     statement = rewrite(plan, 0)
-    try:
-        proxy.engine.check_binds(statement)  # type errors show up in a dry run too
-    except BindError as exc:
-        raise QueryRejected(
-            [Violation(SQLState.DATATYPE_MISMATCH, "query", f"type error: {exc}")]
-        ) from None
+    _bind(proxy, statement).close()  # type errors show up in a dry run too
     accuracy = release(plan, []).accuracy  # data-independent figures only
     measurements = tuple(
         {
@@ -310,5 +301,5 @@ def explain(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Expl
         accuracy,
         measurements,
         plan.selection.minimum if plan.selection else None,
-        rewrite(plan, 0),
+        statement,
     )

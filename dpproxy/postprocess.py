@@ -5,6 +5,13 @@ the guarantee: decoding aggregates (AVG = centre + centred sum / count), droppin
 whose noisy unit count is below the threshold, HAVING, ORDER BY, LIMIT and OFFSET.
 Released rows are first sorted by their keys, so the engine's row order (which depends
 on the data) never shows.
+
+Every step is total: the engine hands over every candidate group, released or not, so
+an exception here on any group's values would tell whether such a group exists. Keys
+arrive in one of the checker's result types; sorting uses a total order (NaN and NULL
+included); decoding and evaluation give NULL where arithmetic fails; ``conform`` makes
+each released value exactly its column's described type. A suppressed cell releases
+nothing: no value and no accuracy figure.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from fractions import Fraction
 from typing import Any
 
 from dpproxy.check.checked import AggKind
+from dpproxy.conform import conform_row
+from dpproxy.describe import output_types
 from dpproxy.errors import InternalError, QueryTimeout
 from dpproxy.evaluate import evaluate
 from dpproxy.plan import AggregatePlan, Measurement, QueryPlan
@@ -86,19 +95,21 @@ def release(plan: QueryPlan, groups: list[_Group]) -> Released:
         suppressed = _suppressed(plan, group)
         if suppressed and query.keys:
             continue
-        values, widths = [], []
+        values: list[Any] = []
+        widths: list[float | None] = []
         for agg in plan.aggregates:
-            value, width = _decode(agg, plan.measurements, group.noisy)
-            values.append(None if suppressed else value)
+            value, width = (None, None) if suppressed else _decoded(agg, plan, group)
+            values.append(value)
             widths.append(width)
         kept.append((group, values, widths))
+    types = output_types(plan)
     rows = []
     for group, values, _ in kept:
         env = {f"__k{i}": k for i, k in enumerate(group.keys)}
         env.update({f"__a{j}": v for j, v in enumerate(values)})
         if query.having is not None and evaluate(query.having, env) is not True:
             continue
-        output = tuple(evaluate(o.expr, env) for o in query.outputs)
+        output = conform_row(tuple(evaluate(o.expr, env) for o in query.outputs), types)
         order = tuple(evaluate(o.expr, env) for o in query.order)
         rows.append((order, output))
     if query.order:
@@ -116,10 +127,16 @@ def _suppressed(plan: QueryPlan, group: _Group) -> bool:
     return plan.measurements[index].in_grid_units(group.noisy[index]) < plan.selection.minimum
 
 
-def _sortable(value: Any) -> tuple[int, str, Any]:
-    """A total order over keys of mixed or NULL values (NULLs last, as in PostgreSQL)."""
+def _sortable(value: Any) -> tuple[Any, ...]:
+    """A total order over values of any of the result types, mixed or NULL (numbers by
+    value, NaN after every number, NULLs last, as in PostgreSQL); equal only for equal
+    values, so the order never falls back on the engine's."""
     if value is None:
-        return (1, "", 0)
+        return (2,)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and math.isnan(value):
+            return (1,)
+        return (0, "number", value, repr(value))  # repr orders -0.0 and 0.0
     return (0, type(value).__name__, value)
 
 
@@ -130,13 +147,20 @@ def _compare(plan: QueryPlan, a: tuple[Any, Any], b: tuple[Any, Any]) -> int:
         if x is None or y is None:
             first = x is None if item.nulls_first else y is None
             return -1 if first else 1
-        try:
-            less = x < y
-        except TypeError:
-            less = str(x) < str(y)
-        result = -1 if less else 1
+        sx, sy = _sortable(x), _sortable(y)
+        if sx == sy:
+            continue
+        result = -1 if sx < sy else 1
         return -result if item.descending else result
     return 0
+
+
+def _decoded(agg: AggregatePlan, plan: QueryPlan, group: _Group) -> tuple[Any, float | None]:
+    """``_decode``, total: arithmetic that fails on a noisy value gives NULL."""
+    try:
+        return _decode(agg, plan.measurements, group.noisy)
+    except (ArithmeticError, ValueError):
+        return None, None
 
 
 def _decode(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from dpproxy import pipeline
-from dpproxy.engine import BindError
+from dpproxy.engine import BindError, PreparedQuery
 from dpproxy.noise.mechanisms import DiscreteGaussian, DiscreteLaplace
 from dpproxy.plan import QueryPlan
 from dpproxy.proxy import Proxy
@@ -58,9 +58,9 @@ class Noised:
 
 @dataclass
 class Probe:
-    bound: int = 0  # engine.check_binds calls (a schema-only EXPLAIN), when the pipeline has one
-    executed: int = 0  # engine.execute calls
-    bind_errors: int = 0  # execute calls that failed while binding (nothing read)
+    bound: int = 0  # engine.prepare calls (binding against the schema, nothing read)
+    executed: int = 0  # prepared statements executed
+    bind_errors: int = 0  # prepare calls that failed while binding
     rows_read: int = 0  # rows returned by the engine, over all calls
     statements: list[str] = field(default_factory=list)
     draws: list[tuple[Any, int]] = field(default_factory=list)  # (mechanism, value)
@@ -74,29 +74,28 @@ class Probe:
 def instrument(proxy: Proxy, monkeypatch: pytest.MonkeyPatch) -> Probe:
     probe = Probe()
     engine = proxy.engine
-    execute = engine.execute
+    prepare = engine.prepare
 
-    def counted_execute(sql: str, timeout: float | None = None) -> list[tuple[Any, ...]]:
-        probe.executed += 1
+    def counted_prepare(sql: str) -> PreparedQuery:
+        probe.bound += 1
         probe.statements.append(sql)
         try:
-            rows = execute(sql, timeout=timeout)
+            prepared = prepare(sql)
         except BindError:
             probe.bind_errors += 1
             raise
-        probe.rows_read += len(rows)
-        return rows
+        execute = prepared.execute
 
-    monkeypatch.setattr(engine, "execute", counted_execute)
-    check_binds = getattr(engine, "check_binds", None)
-    if check_binds is not None:
+        def counted_execute(timeout: float | None = None) -> list[tuple[Any, ...]]:
+            probe.executed += 1
+            rows = execute(timeout)
+            probe.rows_read += len(rows)
+            return rows
 
-        def counted_binds(sql: str) -> None:
-            probe.bound += 1
-            probe.statements.append(sql)
-            check_binds(sql)
+        prepared.execute = counted_execute  # type: ignore[method-assign]
+        return prepared
 
-        monkeypatch.setattr(engine, "check_binds", counted_binds)
+    monkeypatch.setattr(engine, "prepare", counted_prepare)
 
     for cls in (DiscreteLaplace, DiscreteGaussian):
         monkeypatch.setattr(cls, "sample", _counting(cls.sample, probe))

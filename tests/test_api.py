@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import dpproxy
+from dpproxy.engine import PreparedQuery
 from dpproxy.errors import (
     BudgetExhausted,
     ExecutionFailed,
@@ -82,10 +83,10 @@ def test_type_errors_are_rejections(fresh: Proxy) -> None:
 
 
 def test_execution_failure_keeps_the_charge(fresh: Proxy, monkeypatch: pytest.MonkeyPatch) -> None:
-    def fail(sql: str, timeout: float | None = None) -> list[tuple[object, ...]]:
+    def fail(self: PreparedQuery, timeout: float | None = None) -> list[tuple[object, ...]]:
         raise ExecutionFailed()
 
-    monkeypatch.setattr(fresh.engine, "execute", fail)
+    monkeypatch.setattr(PreparedQuery, "execute", fail)
     with pytest.raises(ExecutionFailed) as error:
         fresh.session("bob").query("SELECT COUNT(*) FROM members", epsilon=0.25)
     assert "charged" in error.value.message

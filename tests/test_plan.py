@@ -50,12 +50,21 @@ def test_the_sums_behind_an_average_follow_their_count(proxy: Proxy) -> None:
     assert kinds[MeasureKind.SUM][1].scaled_by is None  # a sum alone: its own L1 norm
 
 
-def test_units_are_never_scaled(proxy: Proxy) -> None:
-    """A unit count is not scaled; a unit is counted in at most k = min(G, R) groups, and
-    in one when there is no GROUP BY."""
+def test_units_are_scaled_only_over_public_keys(proxy: Proxy) -> None:
+    """A unit is counted in at most k = min(G, R) groups, and in one when there is no
+    GROUP BY. Over keys selected from the data it is counted whole in k of its groups
+    (ranked: partition selection needs a unit to create at most k groups); over public
+    keys it counts k/g in each of its g groups, at a finer resolution, same L1 bound."""
     sql = "SELECT COUNT(DISTINCT loyalty_number) FROM purchases"
     (units,) = _plan(proxy, sql).measurements
     assert units.kind is MeasureKind.UNITS
     assert units.resolution == 1 and units.sensitivity_l1 == 1
     (units,) = _plan(proxy, sql + " GROUP BY product").measurements
     assert units.resolution == 1 and units.sensitivity_l1 == 6
+    public = (
+        "SELECT pr.category, COUNT(DISTINCT p.loyalty_number) FROM purchases p "
+        "JOIN products pr ON p.product = pr.product GROUP BY pr.category"
+    )
+    (units,) = _plan(proxy, public).measurements
+    assert units.resolution == CLIP_RESOLUTION > 1
+    assert units.sensitivity_l1 * units.unit == 6  # k = 6 rows' worth in output units

@@ -8,10 +8,12 @@ A query's charge is *reserved* in one ``BEGIN IMMEDIATE`` transaction that also 
 the budget (the write lock serialises every thread and process that shares the file, so
 together they can never overspend), then *committed* before any result is released.
 
-A reservation whose process died before committing (kill -9) released nothing, so the
-next reservation on the same host returns it (status ``lapsed``). A query that failed
-during execution keeps its charge: it is committed, because the failure may depend on
-data.
+A charge is final from its reservation on: the query may reach the engine from then
+on, and what happens there may depend on data. Every way out commits it (an answer, or
+the failure with its SQLSTATE); a reservation whose process died before committing
+(kill -9, out of memory) is committed as failed, with its audit entry, by the next
+ledger opened on the same host. Nothing is ever returned. (Status ``lapsed`` only
+remains on rows written by earlier versions, which returned such reservations.)
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dpproxy.accounting import audit, cache
-from dpproxy.accounting.audit import AuditEntry, Verification
+from dpproxy.accounting.audit import AuditEntry, Decision, Verification
 from dpproxy.accounting.budget import ZERO, Cost, Limit
 from dpproxy.errors import InternalError
+from dpproxy.sqlstate import SQLState
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS charges (
@@ -84,7 +87,7 @@ class Ledger:
         with self._transaction() as db:
             for statement in SCHEMA:
                 db.execute(statement)
-            self._lapse_dead_reservations(db)  # recovery after a crash
+            self._settle_dead_reservations(db)  # recovery after a crash
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -125,7 +128,7 @@ class Ledger:
     ) -> Reservation:
         """Check every scope and record the charge, atomically. Raises ``OverBudget``."""
         with self._transaction() as db:
-            self._lapse_dead_reservations(db)
+            self._settle_dead_reservations(db)
             for scope in scopes:
                 spent = _spent(db, domain, scope.analyst, since)
                 if not scope.limit.allows(spent + cost):
@@ -172,17 +175,6 @@ class Ledger:
                     (cached[0], reservation.analyst, cached[1], reservation.id, time.time()),
                 )
 
-    def refund(self, reservation: Reservation, entry: AuditEntry) -> None:
-        """Return a reservation whose query was refused before reading any data (the
-        engine could not bind it), with the refusal's audit entry."""
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE charges SET status = 'lapsed', settled_at = ? WHERE id = ? "
-                "AND status = 'reserved'",
-                (time.time(), reservation.id),
-            )
-            audit.append(db, entry)
-
     def record(self, entry: AuditEntry) -> None:
         """Append an audit entry that carries no charge (refusals, cache hits, dry runs)."""
         with self._transaction() as db:
@@ -217,18 +209,28 @@ class Ledger:
             args = (analyst,)
         return [tuple(r) for r in db.execute(sql + " ORDER BY id", args)]
 
-    def _lapse_dead_reservations(self, db: sqlite3.Connection) -> None:
+    def _settle_dead_reservations(self, db: sqlite3.Connection) -> None:
+        """Commit, as failed, every reservation whose process on this host is gone: its
+        query may have read data, so its charge stands. Each gets its audit entry."""
         host = self._owner.split("/")[0]
         rows = db.execute(
-            "SELECT id, owner FROM charges WHERE status = 'reserved' AND owner LIKE ?",
+            "SELECT id, owner, analyst, domain, epsilon, delta, rho, query FROM charges "
+            "WHERE status = 'reserved' AND owner LIKE ?",
             (host + "/%",),
         ).fetchall()
-        for charge_id, owner in rows:
-            if owner != self._owner and not _alive(owner):
-                db.execute(
-                    "UPDATE charges SET status = 'lapsed', settled_at = ? WHERE id = ?",
-                    (time.time(), charge_id),
-                )
+        for charge_id, owner, analyst, domain, epsilon, delta, rho, query in rows:
+            if owner == self._owner or _alive(owner):
+                continue
+            now = time.time()
+            db.execute(
+                "UPDATE charges SET status = 'committed', settled_at = ? WHERE id = ?",
+                (now, charge_id),
+            )
+            entry = AuditEntry(
+                now, analyst, domain, query, Decision.FAILED, SQLState.INTERNAL_ERROR
+            )
+            reservation = Reservation(charge_id, analyst, domain, Cost(epsilon, delta, rho))
+            audit.append(db, _with_charge(entry, reservation))
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

@@ -67,7 +67,7 @@ class GroupKey:
     label: str  # the analyst's text, for column names
     kind: TypeKind
     public_values: tuple[PublicValue, ...] | None  # set when the key is a public dimension
-    sql_type: str | None  # DuckDB type of a public key column, to type its value list
+    sql_type: str  # its result type (check.types.RESULT_TYPES): the engine casts it so
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from sqlglot import exp
 from dpproxy.check.checked import GroupKey
 from dpproxy.check.context import Context, Usage, fold
 from dpproxy.check.nodes import AGGREGATES
-from dpproxy.check.types import infer, postgres_division
+from dpproxy.check.types import RESULT_TYPES, infer, postgres_division
 from dpproxy.sqlstate import SQLState
 
 MAX_KEYS = 8
@@ -47,7 +47,9 @@ def resolve_keys(ctx: Context) -> None:
         qualified = postgres_division(qualified, ctx)
         if any(qualified == key.expr for key in ctx.keys):
             continue
-        ctx.keys.append(_key(ctx, qualified, label))
+        key = _key(ctx, item, qualified, label)
+        if key is not None:
+            ctx.keys.append(key)
     _limit_public_groups(ctx, group)
 
 
@@ -94,11 +96,22 @@ def select_item(ctx: Context, item: exp.Expr) -> tuple[exp.Expr, str] | None:
     return item, item.sql("postgres")
 
 
-def _key(ctx: Context, qualified: exp.Expr, label: str) -> GroupKey:
-    public_values, sql_type = None, None
+def _key(ctx: Context, item: exp.Expr, qualified: exp.Expr, label: str) -> GroupKey | None:
+    """The key with its result type, or None (rejected) when its type is not one of the
+    ``RESULT_TYPES``: an interval, a list, a blob would convert to Python in ways that can
+    fail on one row's value."""
+    kind = infer(qualified, ctx)
+    if kind not in RESULT_TYPES:
+        ctx.reject(
+            item,
+            SQLState.FEATURE_NOT_SUPPORTED,
+            "a group key must be a number, text, boolean, date or timestamp; "
+            "this one is not (or its type cannot be told): cast it to one of them",
+        )
+        return None
+    public_values = None
     if isinstance(qualified, exp.Column):
         rel = ctx.relation(qualified.table)
         if rel is not None:
-            column = rel.table.columns[qualified.name]
-            public_values, sql_type = column.public_values, column.sql_type
-    return GroupKey(qualified, label, infer(qualified, ctx), public_values, sql_type)
+            public_values = rel.table.columns[qualified.name].public_values
+    return GroupKey(qualified, label, kind, public_values, RESULT_TYPES[kind])

@@ -5,8 +5,17 @@ from dpproxy.engine.duckdb import (
     CancelToken,
     DuckDBEngine,
     EngineSettings,
+    PreparedQuery,
     Schema,
     cancellable,
 )
 
-__all__ = ["BindError", "CancelToken", "DuckDBEngine", "EngineSettings", "Schema", "cancellable"]
+__all__ = [
+    "BindError",
+    "CancelToken",
+    "DuckDBEngine",
+    "EngineSettings",
+    "PreparedQuery",
+    "Schema",
+    "cancellable",
+]

@@ -9,7 +9,9 @@ Only SQL built by ``dpproxy.rewrite`` is ever executed here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -75,6 +77,29 @@ class EngineSettings:
     temp_directory: Path | None = None
 
 
+class PreparedQuery:
+    """A statement bound on one thread's cursor, not yet run: binding happens before the
+    budget is reserved, execution after. ``execute`` at most once, then ``close``."""
+
+    def __init__(self, engine: DuckDBEngine, cursor: duckdb.DuckDBPyConnection, name: str):
+        self._engine = engine
+        self._cursor = cursor
+        self._name = name
+
+    def execute(self, timeout: float | None = None) -> list[tuple[Any, ...]]:
+        return self._engine._run(self._cursor, f"EXECUTE {self._name}", timeout)
+
+    def close(self) -> None:
+        with contextlib.suppress(duckdb.Error):  # a retired cursor took it along
+            self._cursor.execute(f"DEALLOCATE {self._name}")
+
+    def __enter__(self) -> PreparedQuery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class DuckDBEngine:
     """One in-memory DuckDB database holding every table of a policy directory.
 
@@ -90,6 +115,7 @@ class DuckDBEngine:
         self._cursors: set[duckdb.DuckDBPyConnection] = set()  # every thread's cursor
         self._cursors_lock = threading.Lock()
         self._local = threading.local()
+        self._names = itertools.count()  # prepared statement names
         config: dict[str, Any] = {
             "autoload_known_extensions": False,
             "autoinstall_known_extensions": False,
@@ -132,24 +158,40 @@ class DuckDBEngine:
             schema.setdefault(table, {})[column] = data_type
         return schema
 
-    def check_binds(self, sql: str) -> None:
-        """Bind and plan ``sql`` without executing it (EXPLAIN).
-
-        Raises ``BindError`` for name and type errors, which depend on the schema only.
+    def prepare(self, sql: str) -> PreparedQuery:
+        """Bind and plan ``sql`` on the calling thread's cursor without reading a row
+        (``PREPARE``). Raises ``BindError`` for name and type errors, which the schema
+        alone decides; run the result with ``PreparedQuery.execute`` in the same thread.
         """
+        name = f"__dpproxy_q{next(self._names)}"
         try:
             with self._cursor() as cursor:
-                cursor.execute("EXPLAIN " + sql)
+                cursor.execute(f"PREPARE {name} AS {sql}")
         except (duckdb.BinderException, duckdb.CatalogException, duckdb.ParserException) as exc:
             raise BindError(str(exc).splitlines()[0]) from None
+        return PreparedQuery(self, cursor, name)
+
+    def check_binds(self, sql: str) -> None:
+        """Raise ``BindError`` if ``sql`` does not bind (a dry run: nothing is read)."""
+        self.prepare(sql).close()
 
     def execute(self, sql: str, timeout: float | None = None) -> list[tuple[Any, ...]]:
-        """Run rewritten SQL and return all rows. A name or type problem found while
-        binding (before any row is read) raises ``BindError``; any other failure becomes
-        the one generic ``ExecutionFailed`` (or ``QueryTimeout``): its text never depends
-        on data."""
+        """Prepare and run ``sql`` (for callers without a charge to place in between)."""
+        prepared = self.prepare(sql)
+        try:
+            return prepared.execute(timeout)
+        finally:
+            prepared.close()
+
+    def _run(
+        self, cursor: duckdb.DuckDBPyConnection, sql: str, timeout: float | None
+    ) -> list[tuple[Any, ...]]:
+        """Run ``sql`` on ``cursor`` and return all rows. Every failure becomes the one
+        generic ``ExecutionFailed`` (or ``QueryTimeout``): its text never depends on
+        data."""
         token = _CANCEL_TOKEN.get()
-        with self._cursor() as cursor:
+        self._active.add(cursor)
+        try:
             if token is not None and (reason := token._attach(cursor)) is not None:
                 raise QueryTimeout(reason)
             timer = None
@@ -167,9 +209,6 @@ class DuckDBEngine:
                 timer.start()
             try:
                 return cursor.execute(sql).fetchall()
-            except (duckdb.BinderException, duckdb.CatalogException, duckdb.ParserException) as exc:
-                # raised while binding, before any row is read: decided by the schema alone
-                raise BindError(str(exc).splitlines()[0]) from None
             except duckdb.InterruptException:
                 raise QueryTimeout(*_cancel_reason(token, fired)) from None
             except duckdb.Error:
@@ -183,6 +222,11 @@ class DuckDBEngine:
                 cancelled = token is not None and token._attach(None) is not None
                 if fired.is_set() or cancelled:
                     self._retire(cursor)  # it may carry an interrupt: never reuse it
+        except BaseException:
+            self._retire(cursor)
+            raise
+        finally:
+            self._active.discard(cursor)
 
     @contextmanager
     def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:

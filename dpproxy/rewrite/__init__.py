@@ -29,7 +29,15 @@ from dataclasses import dataclass, field
 
 from dpproxy.check.checked import CheckedQuery
 from dpproxy.plan import Grid, MeasureKind, QueryPlan
-from dpproxy.rewrite.values import grid_value, identifier, literal, sql, total, value_expression
+from dpproxy.rewrite.values import (
+    grid_value,
+    identifier,
+    key_value,
+    literal,
+    sql,
+    total,
+    value_expression,
+)
 
 
 @dataclass
@@ -74,7 +82,7 @@ def source(st: Statement) -> None:
     q = st.query
     assert q.privacy_unit is not None
     columns = [f"{sql(q.privacy_unit.to_sql())} AS __pu"]
-    columns += [f"{total(k.expr)} AS __k{i}" for i, k in enumerate(q.keys)]
+    columns += [f"{key_value(k.expr, k.sql_type)} AS __k{i}" for i, k in enumerate(q.keys)]
     arguments = _arguments(st.plan)
     for m in st.plan.measurements:
         if m.argument is None:
@@ -100,7 +108,7 @@ def source(st: Statement) -> None:
         for k in q.keys:
             assert k.public_values is not None
             values = ", ".join(literal(v, k.sql_type) for v in k.public_values)
-            conditions.append(f"{total(k.expr)} IN ({values})")
+            conditions.append(f"{key_value(k.expr, k.sql_type)} IN ({values})")
     where = f"\n  WHERE {' AND '.join(conditions)}"
     st.add("__source", f"SELECT {', '.join(columns)}\n  FROM {' '.join(tables)}{where}")
 

@@ -6,6 +6,8 @@
   DuckDB's ``//`` (which truncates like PostgreSQL).
 * Every expression is wrapped in ``TRY(...)``: a row whose evaluation fails gives NULL
   instead of an error, so no error can depend on one row (the error channel is closed).
+* A group key is cast to its result type, and dates beyond Python's range become NULL,
+  so converting the engine's rows to Python cannot fail on one row's value.
 * A value becomes an integer on its fixed-point grid, clamped again as an integer.
 """
 
@@ -38,6 +40,25 @@ def identifier(name: str) -> str:
 def total(node: exp.Expr) -> str:
     """The expression as DuckDB SQL that never raises: errors become NULL."""
     return f"TRY({sql(node)})"
+
+
+# Python's dates and datetimes span the years 1 to 9999; DuckDB's span far more (and
+# hold infinities), and converts the rest to text or fails: such keys become NULL here.
+_IN_PYTHON_RANGE = {
+    "DATE": "BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'",
+    "TIMESTAMP": (
+        "BETWEEN TIMESTAMP '0001-01-01 00:00:00' AND TIMESTAMP '9999-12-31 23:59:59.999999'"
+    ),
+}
+
+
+def key_value(node: exp.Expr, sql_type: str) -> str:
+    """A group key as DuckDB SQL of exactly ``sql_type`` (one of the checker's result
+    types) that never raises and converts to Python without fail: an error or an
+    unrepresentable value is NULL."""
+    value = f"TRY(CAST({sql(node)} AS {sql_type}))"
+    guard = _IN_PYTHON_RANGE.get(sql_type)
+    return value if guard is None else f"CASE WHEN {value} {guard} THEN {value} END"
 
 
 def value_expression(node: exp.Expr, query: CheckedQuery) -> exp.Expr:

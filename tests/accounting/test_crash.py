@@ -1,6 +1,7 @@
 """A process killed with SIGKILL at any moment leaves the ledger consistent and loses no
-charge: after a restart the ledger holds exactly the charges of released results
-(a query killed before its commit released nothing, so its reservation lapses)."""
+charge: after a restart the ledger holds the charge of every query that was reserved,
+released or not (a query killed after its reservation may have read data, so its
+reservation is committed as failed, with its audit entry; it is never returned)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,14 @@ import sys, time, dpproxy
 proxy = dpproxy.Proxy(sys.argv[1])
 session = proxy.session("alice")
 print(session.query("SELECT COUNT(*) FROM members", epsilon=0.25).epsilon, flush=True)
-real = proxy.engine.execute
-def slow(sql, timeout=None):
-    rows = real(sql, timeout)
+from dpproxy.engine import PreparedQuery
+real = PreparedQuery.execute
+def slow(self, timeout=None):
+    rows = real(self, timeout)
     open(sys.argv[2], "w").write("executed")
     time.sleep(120)
     return rows
-proxy.engine.execute = slow
+PreparedQuery.execute = slow
 session.query("SELECT COUNT(*) FROM members WHERE age > 40", epsilon=0.5)
 """
 
@@ -55,6 +57,14 @@ def _committed(state: Path) -> int:
         db.close()
 
 
+def _audit(state: Path, column: str) -> list[tuple[object, ...]]:
+    db = sqlite3.connect(state / "ledger.sqlite")
+    try:
+        return list(db.execute(f"SELECT {column} FROM audit ORDER BY seq"))
+    finally:
+        db.close()
+
+
 def test_kill_during_execution(tmp_path: Path) -> None:
     directory = write_policies(tmp_path / "p", config={"cache": False})
     marker = tmp_path / "marker"
@@ -68,14 +78,18 @@ def test_kill_during_execution(tmp_path: Path) -> None:
         time.sleep(0.02)
     os.kill(process.pid, signal.SIGKILL)
     process.communicate()
-    restarted = Proxy(directory)  # the restart returns the dead process's reservation
+    restarted = Proxy(directory)  # the restart commits the dead process's reservation
     try:
         spent = restarted.ledger.spent("member", "alice")
-        assert spent.epsilon == round(released * EPSILON_UNIT) == 250_000_000_000
+        assert round(released * EPSILON_UNIT) == 250_000_000_000
+        assert spent.epsilon == 750_000_000_000, "the killed query's charge was returned"
         assert _committed(directory / "state") == spent.epsilon
-        assert restarted.ledger.verify_audit().ok
+        verification = restarted.ledger.verify_audit()
+        assert verification.ok, verification.problems
+        decisions = [d for (d,) in _audit(directory / "state", "decision")]
+        assert decisions[-1] == "failed", decisions
         after = restarted.session("alice").query("SELECT COUNT(*) FROM members", epsilon=0.5)
-        assert after.budget_remaining["epsilon"] == 1000 - 0.75
+        assert after.budget_remaining["epsilon"] == 1000 - 1.25
     finally:
         restarted.close()
 
@@ -95,8 +109,9 @@ def test_kill_at_random_moments(tmp_path: Path) -> None:
     proxy = Proxy(directory)
     try:
         total = proxy.ledger.spent("member", "alice").epsilon
-        # a query killed between its commit and its print was released to the process
-        # (the commit comes first), so the ledger may hold one more charge per kill
+        # a query killed after its reservation, before or after its commit, is charged
+        # (the commit comes before the print), so the ledger holds at most one more
+        # charge per kill than the process printed
         per_query = round(0.01 * EPSILON_UNIT)
         assert released <= total <= released + kills * per_query
         assert total == _committed(directory / "state")

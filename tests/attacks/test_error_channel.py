@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from dpproxy import rewrite
+from dpproxy.engine import PreparedQuery
 from dpproxy.errors import DPProxyError, ExecutionFailed
 from dpproxy.proxy import Proxy
 from tests.attacks import dataset
@@ -63,10 +64,10 @@ def test_an_engine_failure_is_one_generic_charged_error(
     the same text, and the reserved budget stays spent."""
     secret = f"Conversion Error: could not convert 'Solitude' for {dataset.VICTIM}"
 
-    def failing(sql: str, timeout: float | None = None) -> list[tuple[object, ...]]:
+    def failing(self: PreparedQuery, timeout: float | None = None) -> list[tuple[object, ...]]:
         raise RuntimeError(secret)
 
-    monkeypatch.setattr(d_proxy.engine, "execute", failing)
+    monkeypatch.setattr(PreparedQuery, "execute", failing)
     before = d_proxy.ledger.spent("member", "alice")
     with pytest.raises(ExecutionFailed) as error:
         d_proxy.session("alice").query("SELECT COUNT(*) FROM members", epsilon=0.25)

@@ -115,11 +115,9 @@ def slow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
     """A server whose engine runs a slow query in place of each rewritten one, so there
     is something to cancel (the real cursor, token and interrupt paths are used)."""
     with contextlib.contextmanager(start_server)(server_policies(tmp_path / "p")) as running:
-        original = running.proxy.engine.execute
+        original = running.proxy.engine.prepare
         slow_sql = "SELECT sum(a.range * 7 % 13) FROM range(20000000000) a"
-        monkeypatch.setattr(
-            running.proxy.engine, "execute", lambda sql, timeout=None: original(slow_sql, timeout)
-        )
+        monkeypatch.setattr(running.proxy.engine, "prepare", lambda sql: original(slow_sql))
         yield running
 
 
