@@ -18,8 +18,8 @@ from typing import Any
 from dpproxy import pipeline
 from dpproxy.accounting import scopes
 from dpproxy.describe import OutputType, describe
-from dpproxy.postprocess import ColumnAccuracy
 from dpproxy.proxy import BudgetLine, Proxy
+from dpproxy.released import ColumnAccuracy
 
 
 @dataclass(frozen=True)

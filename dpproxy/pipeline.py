@@ -20,7 +20,7 @@ from dpproxy import noise
 from dpproxy.accounting import Cost, OverBudget, Reservation, Scope
 from dpproxy.accounting.audit import AuditEntry, Decision
 from dpproxy.accounting.budget import ZERO, exact
-from dpproxy.accounting.cache import cache_key, decode, encode
+from dpproxy.accounting.cache import answer_payload, cache_key, replayed
 from dpproxy.accounting.scopes import budget_scopes, exhausted
 from dpproxy.check import CheckedQuery, check
 from dpproxy.engine import BindError, PreparedQuery
@@ -35,7 +35,8 @@ from dpproxy.errors import (
 from dpproxy.lifecycle import Charge, one_generic_error
 from dpproxy.parse import parse
 from dpproxy.plan import QueryPlan, make_plan
-from dpproxy.postprocess import ColumnAccuracy, Released, add_noise, release
+from dpproxy.postprocess import add_noise, expected_accuracy, release
+from dpproxy.released import ColumnAccuracy, Released
 from dpproxy.rewrite import rewrite
 from dpproxy.sqlstate import SQLState
 
@@ -99,7 +100,9 @@ def run(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Outcome:
                 # limit), then post-processing of noisy values only
                 released = release(plan, add_noise(plan, rows, deadline))
                 _check_released_size(released, limits.max_output_cells)
-                cached = None if key is None else (key, encode(_payload(released, plan)))
+                cached = (
+                    None if key is None else (key, answer_payload(released, plan.requested_epsilon))
+                )
             # 6b. account: the charge, its audit entry and cached answer are final first
             charge.answer(cached)
     return Outcome(
@@ -205,22 +208,8 @@ def _cache_key(proxy: Proxy, analyst: str, query: CheckedQuery, plan: QueryPlan)
     )
 
 
-def _payload(released: Released, plan: QueryPlan) -> dict[str, Any]:
-    return {
-        "columns": list(released.columns),
-        "rows": [list(row) for row in released.rows],
-        "accuracy": [a.to_dict() for a in released.accuracy],
-        "epsilon": str(plan.requested_epsilon),
-    }
-
-
 def _replay(proxy: Proxy, analyst: str, query: CheckedQuery, payload: str, scope: Scope) -> Outcome:
-    data = decode(payload)
-    released = Released(
-        tuple(data["columns"]),
-        [tuple(row) for row in data["rows"]],
-        tuple(ColumnAccuracy(**a) for a in data["accuracy"]),
-    )
+    released = replayed(payload)
     proxy.ledger.record(_entry(analyst, query, Decision.CACHED, cache_hit=True))
     spent = proxy.ledger.spent(query.domain or "", analyst, proxy.period_start())
     zero = Fraction(0)
@@ -282,7 +271,7 @@ def explain(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Expl
     plan = plan_query(proxy, query, epsilon)
     statement = rewrite(plan, 0)
     _bind(proxy, statement).close()  # type errors show up in a dry run too
-    accuracy = release(plan, []).accuracy  # data-independent figures only
+    accuracy = expected_accuracy(plan)  # data-independent figures only
     measurements = tuple(
         {
             "measurement": m.label,

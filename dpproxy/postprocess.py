@@ -30,31 +30,9 @@ from dpproxy.describe import output_types
 from dpproxy.errors import InternalError, QueryTimeout
 from dpproxy.evaluate import evaluate
 from dpproxy.plan import AggregatePlan, Measurement, QueryPlan
+from dpproxy.released import ColumnAccuracy, Released
 
 DIRECT = (AggKind.COUNT_ROWS, AggKind.COUNT_VALUES, AggKind.COUNT_UNITS, AggKind.SUM)
-
-
-@dataclass(frozen=True)
-class ColumnAccuracy:
-    column: str
-    mechanism: str
-    scale: float | None  # noise scale in output units (Laplace b, or Gaussian sigma)
-    ci95: float | None  # 95% confidence half-width (largest over rows where it varies)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "column": self.column,
-            "mechanism": self.mechanism,
-            "scale": self.scale,
-            "ci95": self.ci95,
-        }
-
-
-@dataclass(frozen=True)
-class Released:
-    columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
-    accuracy: tuple[ColumnAccuracy, ...]
 
 
 @dataclass(frozen=True)
@@ -224,9 +202,17 @@ def _scale(measurement: Measurement) -> float:
     return float(mech.scale * measurement.unit)
 
 
+def expected_accuracy(plan: QueryPlan) -> tuple[ColumnAccuracy, ...]:
+    """The figures a dry run can give: those that do not depend on any noisy value."""
+    return _accuracy(plan, None)
+
+
 def _accuracy(
-    plan: QueryPlan, kept: list[tuple[_Group, list[Any], list[float | None]]]
+    plan: QueryPlan, kept: list[tuple[_Group, list[Any], list[float | None]]] | None
 ) -> tuple[ColumnAccuracy, ...]:
+    """Per column: its mechanism and scale, and the largest 95% half-width over the
+    released cells (None where no cell was released: a suppressed cell has no figure).
+    ``kept`` None is a dry run: the widths that do not depend on the data."""
     result = []
     for output in plan.query.outputs:
         if output.key is not None:
@@ -247,8 +233,8 @@ def _accuracy(
             if agg.kind is AggKind.SUM
             else agg.measurements[0 if len(agg.measurements) == 1 else 1]
         ]
-        if agg.kind in DIRECT:
-            ci: float | None = _width(main)
+        if kept is None:
+            ci: float | None = _width(main) if agg.kind in DIRECT else None
         else:
             widths = [w for _, _, row in kept if (w := row[output.aggregate]) is not None]
             ci = max(widths) if widths else None

@@ -20,7 +20,7 @@ from dpproxy.errors import (
     QueryRejected,
 )
 from dpproxy.proxy import Proxy
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_policies
 
 
 def test_result_shape(session: dpproxy.Session) -> None:
@@ -196,5 +196,25 @@ def test_answer_certain_to_be_too_large_is_refused_before_the_charge(tmp_path: P
         small = session.query("SELECT gender, education, COUNT(*) FROM members GROUP BY 1, 2 "
                               "LIMIT 3")  # fmt: skip
         assert len(small.rows) == 3
+    finally:
+        proxy.close()
+
+
+def test_a_suppressed_cell_releases_no_accuracy_figure(tmp_path: Path) -> None:
+    """A cell hidden by min_group_size carries neither a value nor a width: the presence
+    of a figure would tell what the suppressed cell's noisy internals were."""
+    huge = {"members": {"min_group_size": 10**6}}
+    proxy = Proxy(write_policies(tmp_path / "p", config={"cache": False}, tables=huge))
+    try:
+        result = proxy.session("alice").query(
+            "SELECT COUNT(*) AS n, AVG(age) AS a, STDDEV(age) AS s FROM members", epsilon=1.0
+        )
+        assert result.rows == [(None, None, None)]
+        assert [a.ci95 for a in result.accuracy] == [None, None, None]
+        grouped = proxy.session("alice").query(
+            "SELECT education, AVG(age) AS a FROM members GROUP BY education", epsilon=1.0
+        )
+        assert grouped.rows == []
+        assert [a.ci95 for a in grouped.accuracy] == [None, None]
     finally:
         proxy.close()

@@ -46,7 +46,7 @@ FAILURES: dict[str, tuple[Any, str]] = {
     "engine": (PreparedQuery, "execute"),
     "noise": (pipeline, "add_noise"),
     "release": (pipeline, "release"),
-    "cache payload": (pipeline, "encode"),
+    "cache payload": (pipeline, "answer_payload"),
     "size check": (pipeline, "_check_released_size"),
 }
 

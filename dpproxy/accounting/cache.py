@@ -14,7 +14,10 @@ import datetime as dt
 import decimal
 import hashlib
 import json
+from fractions import Fraction
 from typing import Any
+
+from dpproxy.released import ColumnAccuracy, Released
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS results (
@@ -32,6 +35,28 @@ def cache_key(
 ) -> str:
     parts = [analyst, canonical, policy_version, data_version, epsilon]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def answer_payload(released: Released, epsilon: Fraction) -> str:
+    """The stored form of a released answer (noisy values only)."""
+    return encode(
+        {
+            "columns": list(released.columns),
+            "rows": [list(row) for row in released.rows],
+            "accuracy": [a.to_dict() for a in released.accuracy],
+            "epsilon": str(epsilon),
+        }
+    )
+
+
+def replayed(payload: str) -> Released:
+    """The released answer a payload stores, exactly as it was first released."""
+    data = decode(payload)
+    return Released(
+        tuple(data["columns"]),
+        [tuple(row) for row in data["rows"]],
+        tuple(ColumnAccuracy(**a) for a in data["accuracy"]),
+    )
 
 
 def encode(payload: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from dpproxy.api import Result
 from dpproxy.pipeline import Explanation
-from dpproxy.postprocess import ColumnAccuracy
+from dpproxy.released import ColumnAccuracy
 from dpproxy.server import types
 from dpproxy.server.messages import NoticeResponse
 from dpproxy.server.results import Column, Outcome
