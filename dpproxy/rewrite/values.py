@@ -1,14 +1,18 @@
-"""Pass helpers: turn checked expressions into total DuckDB expressions.
+"""Expression builders for the passes: checked expressions made total, clamped, gridded.
 
 * A measure on a value path becomes its NULL-preserving clamp to the declared bounds,
   in DOUBLE (``MeasureRef`` -> ``CASE WHEN c IS NULL THEN NULL ELSE LEAST(GREATEST(..))``).
 * Integer division on a value path becomes ``TRUNC(a / b)`` in DOUBLE; elsewhere it is
-  DuckDB's ``//`` (which truncates like PostgreSQL).
-* Every expression is wrapped in ``TRY(...)``: a row whose evaluation fails gives NULL
-  instead of an error, so no error can depend on one row (the error channel is closed).
+  the engine's truncating integer division (as PostgreSQL's).
+* Every analyst expression is made total by the dialect (DuckDB: ``TRY(...)``): a row
+  whose evaluation fails gives NULL instead of an error, so no error can depend on one
+  row (the error channel is closed).
 * A group key is cast to its result type, and dates beyond Python's range become NULL,
   so converting the engine's rows to Python cannot fail on one row's value.
 * A value becomes an integer on its fixed-point grid, clamped again as an integer.
+
+Internal names (``__pu``, ``__k0``, ...) are unquoted identifiers of our own; names from
+the policy and aliases from the analyst's text are quoted identifiers, never pasted.
 """
 
 from __future__ import annotations
@@ -20,45 +24,63 @@ from sqlglot import exp
 
 from dpproxy.check.aggregates import MeasureRef
 from dpproxy.check.checked import CheckedQuery
+from dpproxy.engine.dialect import Dialect
 from dpproxy.errors import InternalError
 from dpproxy.plan import Grid
 from dpproxy.policy.model import PublicValue
 
-DIALECT = "duckdb"
+SOURCE_DIALECT = "duckdb"  # how checked types are written (the catalog's type names)
 
 
-def sql(node: exp.Expr) -> str:
-    return str(node.sql(dialect=DIALECT, comments=False))
+def col(name: str, table: str | None = None) -> exp.Column:
+    """An internal column (``__pu``, ``__k0``, ...), unquoted."""
+    return exp.column(name, table=table)
 
 
-def identifier(name: str) -> str:
-    """A quoted identifier, with any quote inside it escaped: a table alias comes from the
-    analyst's text and must never end the identifier early."""
-    return sql(exp.to_identifier(name, quoted=True))
+def num(value: int | float) -> exp.Expr:
+    return exp.Literal.number(value)
 
 
-def total(node: exp.Expr) -> str:
-    """The expression as DuckDB SQL that never raises: errors become NULL."""
-    return f"TRY({sql(node)})"
+def named(node: exp.Expr, name: str) -> exp.Expr:
+    return exp.alias_(node, name)
 
 
-# Python's dates and datetimes span the years 1 to 9999; DuckDB's span far more (and
-# hold infinities), and converts the rest to text or fails: such keys become NULL here.
-_IN_PYTHON_RANGE = {
-    "DATE": "BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'",
-    "TIMESTAMP": (
-        "BETWEEN TIMESTAMP '0001-01-01 00:00:00' AND TIMESTAMP '9999-12-31 23:59:59.999999'"
-    ),
+def paren(node: exp.Expr) -> exp.Expr:
+    """Parenthesised unless atomic: sqlglot does not add parentheses by precedence."""
+    return node if isinstance(node, exp.Column | exp.Literal | exp.Paren) else exp.Paren(this=node)
+
+
+def identifier(name: str) -> exp.Identifier:
+    """A quoted identifier: a table alias comes from the analyst's text, and quoting
+    (with any quote inside escaped) keeps it an identifier."""
+    return exp.to_identifier(name, quoted=True)
+
+
+def table(name: str, alias: str) -> exp.Table:
+    return exp.Table(this=identifier(name), alias=exp.TableAlias(this=identifier(alias)))
+
+
+def key_value(node: exp.Expr, sql_type: str, dialect: Dialect) -> exp.Expr:
+    """A group key of exactly ``sql_type`` (one of the checker's result types) that never
+    raises and converts to Python without fail: an error or an unrepresentable value is
+    NULL. Python's dates span the years 1 to 9999; DuckDB's far more (and infinities)."""
+    value = dialect.total(exp.cast(node.copy(), _type(sql_type)))
+    bounds = _PYTHON_RANGE.get(sql_type)
+    if bounds is None:
+        return value
+    low, high = (exp.cast(exp.Literal.string(b), _type(sql_type)) for b in bounds)
+    inside = exp.Between(this=value, low=low, high=high)
+    return exp.Case(ifs=[exp.If(this=inside, true=value.copy())])
+
+
+_PYTHON_RANGE = {
+    "DATE": ("0001-01-01", "9999-12-31"),
+    "TIMESTAMP": ("0001-01-01 00:00:00", "9999-12-31 23:59:59.999999"),
 }
 
 
-def key_value(node: exp.Expr, sql_type: str) -> str:
-    """A group key as DuckDB SQL of exactly ``sql_type`` (one of the checker's result
-    types) that never raises and converts to Python without fail: an error or an
-    unrepresentable value is NULL."""
-    value = f"TRY(CAST({sql(node)} AS {sql_type}))"
-    guard = _IN_PYTHON_RANGE.get(sql_type)
-    return value if guard is None else f"CASE WHEN {value} {guard} THEN {value} END"
+def _type(sql_type: str) -> exp.DataType:
+    return exp.DataType.build(sql_type, dialect=SOURCE_DIALECT)
 
 
 def value_expression(node: exp.Expr, query: CheckedQuery) -> exp.Expr:
@@ -89,38 +111,50 @@ def _clamped(column: exp.Column, query: CheckedQuery) -> exp.Expr:
         raise InternalError("a measure has no bounds")
     lo, hi = info.bounds
     as_double = exp.cast(column.copy(), exp.DataType.Type.DOUBLE)
-    clamp = exp.Least(
-        this=exp.Greatest(this=as_double, expressions=[double(lo)], ignore_nulls=True),
-        expressions=[double(hi)],
+    return _null_or(column.copy(), _between(as_double, double(lo), double(hi)))
+
+
+def _between(node: exp.Expr, lo: exp.Expr, hi: exp.Expr) -> exp.Expr:
+    return exp.Least(
+        this=exp.Greatest(this=node, expressions=[lo], ignore_nulls=True),
+        expressions=[hi],
         ignore_nulls=True,
     )
-    return exp.Case(
-        ifs=[exp.If(this=exp.Is(this=column.copy(), expression=exp.Null()), true=exp.Null())],
-        default=clamp,
-    )
+
+
+def _null_or(test: exp.Expr, value: exp.Expr) -> exp.Expr:
+    """NULL when ``test`` is NULL, else ``value``."""
+    return exp.Case(ifs=[exp.If(this=exp.Is(this=test, expression=exp.Null()), true=exp.Null())],
+                    default=value)  # fmt: skip
 
 
 def double(value: Fraction) -> exp.Expr:
     return exp.cast(exp.Literal.number(repr(float(value))), exp.DataType.Type.DOUBLE)
 
 
-def grid_value(raw: str, grid: Grid) -> str:
-    """SQL for the grid integer of a raw DOUBLE value column, NULL kept as NULL.
+def grid_value(raw: exp.Expr, grid: Grid, dialect: Dialect) -> exp.Expr:
+    """The grid integer of a raw DOUBLE value column, NULL kept as NULL.
 
     NaN and infinities fall to a bound (LEAST/GREATEST treat NaN as the largest value),
-    so the cast to HUGEINT cannot fail.
+    so the cast to the accumulator cannot fail.
     """
-    lo, hi = sql(double(grid.value_lo)), sql(double(grid.value_hi))
-    step = sql(double(grid.step))
-    scaled = f"CAST(ROUND(LEAST(GREATEST({raw}, {lo}), {hi}) / {step}) AS HUGEINT)"
-    clamped = f"LEAST(GREATEST({scaled}, {grid.lo}), {grid.hi})"
-    return f"CASE WHEN {raw} IS NULL THEN NULL ELSE {clamped} END"
+    clamped = _between(raw.copy(), double(grid.value_lo), double(grid.value_hi))
+    scaled = exp.cast(exp.func("ROUND", exp.Div(this=clamped, expression=double(grid.step))),
+                      dialect.accumulator)  # fmt: skip
+    return _null_or(raw.copy(), _between(scaled, num(grid.lo), num(grid.hi)))
+
+
+def literal(value: PublicValue, sql_type: str | None) -> exp.Expr:
+    """A public value as a typed SQL literal (a fresh tree: callers may attach it)."""
+    return _literal(type(value).__name__, value, sql_type).copy()  # True is not 1
 
 
 @functools.lru_cache(maxsize=65_536)
-def literal(value: PublicValue, sql_type: str | None) -> str:
-    """A public value as a typed SQL literal (cached: public lists repeat every query)."""
+def _literal(kind: str, value: PublicValue, sql_type: str | None) -> exp.Expr:
     converted = exp.convert(value)
-    if sql_type is None:
-        return sql(converted)
-    return sql(exp.cast(converted, exp.DataType.build(sql_type, dialect=DIALECT)))
+    return converted if sql_type is None else exp.cast(converted, _type(sql_type))
+
+
+def sql(node: exp.Expr) -> str:
+    """An expression as DuckDB SQL (for keys that identify an argument, and messages)."""
+    return str(node.sql(dialect=SOURCE_DIALECT, comments=False))
