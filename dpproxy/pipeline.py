@@ -23,7 +23,7 @@ from dpproxy.accounting.budget import ZERO, exact
 from dpproxy.accounting.cache import answer_payload, cache_key, replayed
 from dpproxy.accounting.scopes import budget_scopes, exhausted
 from dpproxy.check import CheckedQuery, check
-from dpproxy.engine import BindError, PreparedQuery
+from dpproxy.engine import BindError, Prepared
 from dpproxy.errors import (
     DPProxyError,
     InternalError,
@@ -76,7 +76,7 @@ def run(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Outcome:
             return _replay(proxy, analyst, query, hit, scopes[0])
         # 3. rewrite: the bounded statement (the analyst's SQL never reaches the engine),
         # bound by the engine against the schema alone: a type error is a refusal
-        statement = _bind(proxy, rewrite(plan, noise.random_bits(62)))
+        statement = _bind(proxy, rewrite(plan, noise.random_bits(62), proxy.engine.dialect))
     except DPProxyError as exc:
         _audit_refusal(proxy, analyst, query, sql, exc)
         raise
@@ -117,7 +117,7 @@ def run(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Outcome:
     )
 
 
-def _bind(proxy: Proxy, statement: str) -> PreparedQuery:
+def _bind(proxy: Proxy, statement: str) -> Prepared:
     try:
         return proxy.engine.prepare(statement)
     except BindError as exc:
@@ -269,7 +269,7 @@ def explain(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Expl
     select = parse(sql, max_length=proxy.policies.config.queries.max_query_length)
     query = check(select, proxy.catalog)
     plan = plan_query(proxy, query, epsilon)
-    statement = rewrite(plan, 0)
+    statement = rewrite(plan, 0, proxy.engine.dialect)
     _bind(proxy, statement).close()  # type errors show up in a dry run too
     accuracy = expected_accuracy(plan)  # data-independent figures only
     measurements = tuple(

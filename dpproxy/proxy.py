@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from dpproxy.accounting import Ledger
 from dpproxy.accounting.budget import Cost, Limit, period_start
 from dpproxy.accounting.scopes import budget_scopes
-from dpproxy.engine import DuckDBEngine, EngineSettings
+from dpproxy.engine import DuckDBEngine, Engine, EngineSettings
 from dpproxy.errors import InvalidParameter
 from dpproxy.policy import Policies, load_policies
 from dpproxy.policy.catalog import Catalog
@@ -42,7 +42,7 @@ class Proxy:
         self.policies: Policies = load_policies(policies)
         config = self.policies.config
         self.state_dir = Path(state_dir) if state_dir is not None else self.policies.state_dir
-        self.engine = DuckDBEngine(
+        self.engine: Engine = DuckDBEngine(
             self.policies,
             EngineSettings(
                 threads=config.engine_threads,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import duckdb
 import pytest
 
+from dpproxy.engine import Engine, Prepared
+from dpproxy.engine.dialect import DuckDBDialect
 from dpproxy.engine.duckdb import CancelToken, DuckDBEngine, cancellable
 from dpproxy.errors import ExecutionFailed, QueryTimeout
 from dpproxy.proxy import Proxy
@@ -106,3 +109,53 @@ def test_a_timer_that_fires_too_late_touches_nothing(proxy: Proxy) -> None:
         with contextlib.suppress(QueryTimeout):
             assert engine.execute("SELECT 1", timeout=0.0002) == [(1,)]
         assert engine.execute("SELECT 2") == [(2,)]
+
+
+class _RecordingDialect(DuckDBDialect):
+    """DuckDB's semantics, recording every statement generated with them."""
+
+    def __init__(self) -> None:
+        self.generated: list[str] = []
+
+    def generate(self, tree: Any) -> str:
+        text = super().generate(tree)
+        self.generated.append(text)
+        return text
+
+
+class _DelegatingEngine:
+    """Another engine, as far as the pipeline can tell: only the ``Engine`` protocol."""
+
+    def __init__(self, inner: Engine) -> None:
+        self.inner = inner
+        self.dialect = _RecordingDialect()
+        self.schema = inner.schema
+        self.prepared: list[str] = []
+
+    @property
+    def data_version(self) -> str:
+        return self.inner.data_version
+
+    def prepare(self, sql: str) -> Prepared:
+        self.prepared.append(sql)
+        return self.inner.prepare(sql)
+
+    def check_binds(self, sql: str) -> None:
+        self.inner.check_binds(sql)
+
+    def interrupt_all(self) -> None:
+        self.inner.interrupt_all()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_the_pipeline_uses_only_the_engine_protocol(fresh: Proxy) -> None:
+    engine = _DelegatingEngine(fresh.engine)
+    fresh.engine = engine
+    session = fresh.session("alice")
+    result = session.query("SELECT education, COUNT(*) FROM members GROUP BY 1", epsilon=1.0)
+    assert len(result.rows) == 5
+    session.explain("SELECT COUNT(*) FROM members")
+    assert len(engine.dialect.generated) == 2  # the rewrite asked this engine's dialect
+    assert engine.prepared[0] == engine.dialect.generated[0]

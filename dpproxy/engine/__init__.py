@@ -1,20 +1,25 @@
-"""Execution engines. DuckDB (embedded) is the default and, for now, the only one."""
+"""Execution engines behind one interface (``base.Engine``). DuckDB (embedded) is the
+default and, for now, the only one; ``dialect`` names what the rewrite relies on."""
 
+from dpproxy.engine.base import BindError, Engine, Prepared, Schema
+from dpproxy.engine.dialect import DUCKDB, Dialect
 from dpproxy.engine.duckdb import (
-    BindError,
     CancelToken,
     DuckDBEngine,
     EngineSettings,
     PreparedQuery,
-    Schema,
     cancellable,
 )
 
 __all__ = [
+    "DUCKDB",
     "BindError",
     "CancelToken",
+    "Dialect",
     "DuckDBEngine",
+    "Engine",
     "EngineSettings",
+    "Prepared",
     "PreparedQuery",
     "Schema",
     "cancellable",

@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import itertools
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -23,15 +23,10 @@ from typing import Any
 import duckdb
 
 from dpproxy.engine import sources
+from dpproxy.engine.base import BindError, Schema
+from dpproxy.engine.dialect import DUCKDB, DuckDBDialect
 from dpproxy.errors import ExecutionFailed, InternalError, QueryTimeout
 from dpproxy.policy import Policies
-
-Schema = Mapping[str, Mapping[str, str]]  # table -> column -> DuckDB type
-
-
-class BindError(Exception):
-    """DuckDB could not bind the rewritten query: a type or name problem decided from the
-    schema alone (no data involved), reported to the analyst as a rejection."""
 
 
 class CancelToken:
@@ -108,6 +103,8 @@ class DuckDBEngine:
     timeout may have interrupted is closed and replaced, so an interrupt can never land
     on the thread's next query.
     """
+
+    dialect: DuckDBDialect = DUCKDB
 
     def __init__(self, policies: Policies, settings: EngineSettings | None = None) -> None:
         settings = settings or EngineSettings()
