@@ -1,10 +1,12 @@
 """The embedded DuckDB engine: configured once, loaded, then locked down.
 
 Lockdown follows REFERENCE.md section 3: extension autoload/autoinstall off, community and
-unsigned extensions off, replacement scans off; the data are loaded into memory; then
-``enable_external_access=false`` and ``lock_configuration=true``. After that no file can
-be read or written, nothing can be attached or installed, and no setting can change.
-Only SQL built by ``dpproxy.rewrite`` is ever executed here.
+unsigned extensions off, replacement scans off; each table becomes a view over its files
+(CSV is loaded into memory, see ``sources``); ``allowed_paths`` and
+``allowed_directories`` name exactly the Parquet files and folders those views read; then
+``enable_external_access=false`` and ``lock_configuration=true``. After that no other
+file can be read or written, nothing can be attached or installed, and no setting can
+change. Only SQL built by ``dpproxy.rewrite`` is ever executed here.
 """
 
 from __future__ import annotations
@@ -96,7 +98,8 @@ class PreparedQuery:
 
 
 class DuckDBEngine:
-    """One in-memory DuckDB database holding every table of a policy directory.
+    """One in-memory DuckDB database with a view (or, for CSV, a table) for every table
+    of a policy directory; queries larger than ``memory_limit`` spill to the temp directory.
 
     ``execute`` is thread-safe: each thread (a server worker, an API caller) runs its
     queries on its own cursor, created on first use and kept; a cursor a cancel or a
@@ -131,24 +134,41 @@ class DuckDBEngine:
             config["temp_directory"] = str(settings.temp_directory)
             config["max_temp_directory_size"] = "16GB"
         self._con = duckdb.connect(":memory:", config=config)
-        version = hashlib.sha256()
-        for name in policies.tables:
-            self._load(name, policies, version)
-        self.data_version = version.hexdigest()
+        self._sources = [sources.load(self._con, name, policies) for name in policies.tables]
         self.schema: Schema = self._read_schema()
+        # Views read their files in place: exactly those stay readable after lockdown
+        # (DuckDB adds the attached DuckDB files and the temp directory itself).
+        directories, files = sources.allowed(self._sources)
+        self._con.execute("SET allowed_directories = ?", [directories])
+        self._con.execute("SET allowed_paths = ?", [files])
         self._con.execute("SET enable_external_access = false")
         self._con.execute("SET lock_configuration = true")
+        self._probe = self._con.cursor()  # lists and describes source files
+        self._probe_lock = threading.Lock()
+        self._checked = {s.table: s.start for s in self._sources}  # fingerprints checked
 
-    def _load(self, table: str, policies: Policies, version: Any) -> None:
-        path = policies.source_path(table)
-        stat = path.stat()
-        version.update(f"{table}\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-        sources.load(self._con, table, policies)  # typed as the policy declares
+    @property
+    def data_version(self) -> str:
+        """A digest of the files the engine reads now, from their stat (cheap: read for
+        every query's cache key). When a source's files changed, their schemas are
+        checked against the policy again first: a file that no longer matches raises
+        ``PolicyError`` on every read until it does, so no query runs on a changed type.
+        """
+        with self._probe_lock:
+            version = hashlib.sha256()
+            for source in self._sources:
+                fingerprint = source.fingerprint(self._probe)
+                if fingerprint != self._checked[source.table]:
+                    source.check(self._probe)
+                    self._checked[source.table] = fingerprint
+                version.update(f"{source.table}\0{fingerprint}\0".encode())
+            return version.hexdigest()
 
     def _read_schema(self) -> Schema:
         rows = self._con.execute(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+            "WHERE table_catalog = current_database() AND table_schema = 'main' "
+            "ORDER BY table_name, ordinal_position"
         ).fetchall()
         schema: dict[str, dict[str, str]] = {}
         for table, column, data_type in rows:

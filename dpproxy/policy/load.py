@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from dpproxy.errors import PolicyError
-from dpproxy.policy.model import Config, TablePolicy, source_kind
+from dpproxy.policy.model import Config, ParquetSource, TablePolicy, source_kind
 
 CONFIG_FILE = "dpproxy.yaml"
 M = TypeVar("M", bound=BaseModel)
@@ -87,7 +87,13 @@ def _cross_check(policies: Policies, config_path: Path) -> None:
         if (domain := table.privacy_domain) is not None:
             owners.setdefault(domain, []).append(table)
         path = policies.source_path(table.table)
-        if not path.is_file():
+        source = table.source
+        if isinstance(source, ParquetSource) and source.folder:
+            if not path.is_dir():
+                raise PolicyError(
+                    f"{policies.files[table.table].name}: source: no folder at {path}"
+                )
+        elif not path.is_file():
             raise PolicyError(f"{policies.files[table.table].name}: source: no file at {path}")
     for domain, tables in owners.items():
         if len(tables) > 1 and any(t.row_level for t in tables):

@@ -208,7 +208,26 @@ class CsvSource(Frozen):
 
 
 class ParquetSource(Frozen):
+    """A Parquet file, or a folder of them (written with a trailing ``/``: every
+    ``*.parquet`` file below it, read together; ``hive_partitioning: true`` reads
+    ``key=value`` folder names as columns). Read in place, never copied."""
+
     parquet: str
+    hive_partitioning: bool = False
+
+    @property
+    def folder(self) -> bool:
+        return self.parquet.endswith("/")
+
+    @model_validator(mode="after")
+    def _form(self) -> ParquetSource:
+        if any(c in self.parquet for c in "*?[]{}"):
+            raise ValueError(
+                "parquet: globs are not supported: name a file, or a folder ending in '/'"
+            )
+        if self.hive_partitioning and not self.folder:
+            raise ValueError("hive_partitioning: needs a folder (a parquet path ending in '/')")
+        return self
 
 
 class DuckDBSource(Frozen):
@@ -234,6 +253,16 @@ class TablePolicy(Frozen):
     min_group_size: int = Field(default=0, ge=0)
     aggregates: tuple[Aggregate, ...] = tuple(Aggregate)
     columns: dict[Name, ColumnPolicy]
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _known_source(cls, value: object) -> object:
+        if isinstance(value, dict) and "delta" in value:
+            raise ValueError(
+                "delta: Delta tables are not supported (no DuckDB 2.0 delta extension can "
+                "be installed without a download); export the table to Parquet"
+            )
+        return value
 
     @model_validator(mode="after")
     def _protection(self) -> TablePolicy:
