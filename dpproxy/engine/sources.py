@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -60,7 +60,7 @@ _WIDENINGS: Mapping[str, frozenset[str]] = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Source:
     """One table's source as the engine reads it, and what its version is made of.
 
@@ -159,26 +159,25 @@ def load(con: duckdb.DuckDBPyConnection, table: str, policies: Policies) -> Sour
     if isinstance(spec, DuckDBSource):
         alias = _attach(con, path)
         relation = f"{alias}.{_quote(spec.table)}"
-        source = Source(table, "duckdb", path, declared=declared)
-        source.columns = _describe(con, relation, [])
-        for name, file_type in source.columns.items():
+        columns = _describe(con, relation, [])
+        source = Source(table, "duckdb", path, columns=columns, declared=declared,
+                        start=_stat_digest(path, [path], False))  # fmt: skip
+        for name, file_type in columns.items():
             source._accept(f"{path.name} (table {spec.table})", name, file_type)
         _create_view(con, table, relation, source)
-        source.start = _stat_digest(path, [path], False)
         return source
     assert isinstance(spec, ParquetSource)
-    source = Source(table, "parquet", path, folder=spec.folder, declared=declared)
-    files = source.files(con)
+    listing = Source(table, "parquet", path, folder=spec.folder)
+    files = listing.files(con)
     if not files:
         raise PolicyError(f"{path.name}/: no Parquet files in the folder")
-    if spec.hive_partitioning:
-        source.hive_keys = _partition_keys(path, files[0])
+    keys = _partition_keys(path, files[0]) if spec.hive_partitioning else ()
+    source = replace(listing, hive_keys=keys, declared=declared)
     relation = _read_parquet(source)
-    source.columns = _describe(con, relation, [])
+    source = replace(source, columns=_describe(con, relation, []))
     source.check(con)
     _create_view(con, table, relation, source)
-    source.start = source.fingerprint(con)
-    return source
+    return replace(source, start=_stat_digest(path, files, source.folder))
 
 
 def allowed(sources: list[Source]) -> tuple[list[str], list[str]]:
