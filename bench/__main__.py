@@ -6,6 +6,7 @@ to ``bench/results/results.{json,md,png}``.
 
     python -m bench                 # 1m and 10m rows (about 20 minutes on 2 cores)
     python -m bench --quick         # 100k rows, few repetitions: a smoke test
+    python -m bench --larger-than-memory [--gb 10]   # only that case (bench/larger.py)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import data, policies, qrlew_venv, report, wire
+from bench import data, larger, policies, qrlew_venv, report, wire
 from sample_data import generate as sample
 
 RESULTS = Path(__file__).parent / "results"
@@ -69,7 +70,16 @@ def main() -> None:
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite results.md/png from results.json"
     )
+    parser.add_argument(
+        "--larger-than-memory",
+        action="store_true",
+        help="only the larger-than-memory case: Parquet of --gb GB, memory_limit 2GB",
+    )
+    parser.add_argument("--gb", type=float, default=10.0, help="its data size")
     args = parser.parse_args()
+    if args.larger_than_memory:
+        larger.main(args.gb, Path(args.out))
+        return
     if args.report_only:
         out = Path(args.out)
         path = report.write(json.loads((out / "results.json").read_text()), out)
