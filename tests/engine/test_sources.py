@@ -11,7 +11,7 @@ import duckdb
 import pytest
 import yaml
 
-from dpproxy.engine import DuckDBEngine
+from dpproxy.engine import DuckDBEngine, EngineSettings
 from dpproxy.errors import PolicyError
 from dpproxy.policy import load_policies
 from dpproxy.proxy import Proxy
@@ -228,3 +228,16 @@ def test_a_type_change_after_start_fails_closed_before_any_charge(tmp_path: Path
         assert session.query(COUNT, epsilon=1.0).epsilon == 1.0
     finally:
         proxy.close()
+
+
+def test_a_query_larger_than_the_memory_limit_spills_after_lockdown(tmp_path: Path) -> None:
+    spill = tmp_path / "spill"
+    settings = EngineSettings(threads=1, memory_limit="64MB", temp_directory=spill)
+    engine = DuckDBEngine(load_policies(_flat(tmp_path)), settings)
+    try:
+        assert engine.setting("enable_external_access") is False
+        distinct = "SELECT COUNT(*) FROM (SELECT DISTINCT range FROM range(6000000))"
+        assert engine.execute(distinct) == [(6_000_000,)]  # a hash table over 64MB
+        assert engine.setting("temp_directory") == str(spill)
+    finally:
+        engine.close()
