@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from dpproxy.plan import make_plan
 from dpproxy.policy.model import Accounting
 from dpproxy.proxy import Proxy
 from dpproxy.rewrite import RULES, rewrite
+from tests.conftest import write_policies
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rewrite"
 CASES = {
@@ -34,6 +36,38 @@ CASES = {
     ),
     "int_division": "SELECT age / 10 * 10 AS decade, SUM(age / 3) FROM members GROUP BY decade",
 }
+
+
+# With no minimum group size and no unit count, contributions are bounded per row (no
+# (unit, group) aggregate): the shape of most public-key queries.
+PER_ROW_CASES = {
+    "per_row_public_join": (
+        "SELECT pr.category, COUNT(*), AVG(p.amount) FROM purchases p "
+        "JOIN products pr ON p.product = pr.product GROUP BY pr.category"
+    ),
+    "per_row_global": "SELECT SUM(amount), STDDEV(amount) FROM purchases",
+}
+
+
+@pytest.fixture(scope="module")
+def no_minimum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    directory = tmp_path_factory.mktemp("no_minimum")
+    proxy = Proxy(write_policies(directory, tables={"purchases": {"min_group_size": 0}}))
+    yield proxy
+    proxy.close()
+
+
+@pytest.mark.parametrize("name", sorted(PER_ROW_CASES))
+def test_golden_per_row(name: str, no_minimum: Proxy) -> None:
+    query = check(parse(PER_ROW_CASES[name]), no_minimum.catalog)
+    plan = make_plan(query, Fraction(1), Fraction(1, 10**7), Accounting.PURE)
+    sql = rewrite(plan, 7)
+    assert "GROUP BY __pu," not in sql  # no (unit, group) aggregate
+    path = FIXTURES / f"{name}.sql"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(sql + "\n")
+    assert sql + "\n" == path.read_text()
+    no_minimum.engine.check_binds(sql)
 
 
 def test_rules_are_explicit() -> None:
