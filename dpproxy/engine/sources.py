@@ -201,14 +201,25 @@ def _read_parquet(source: Source) -> str:
 
 
 def _create_view(con: duckdb.DuckDBPyConnection, table: str, relation: str, source: Source) -> None:
-    selected = []
+    """The view casts each declared column, under a guard on the type the file has when
+    the query runs: ``typeof`` is a constant, so the guard folds away while the file
+    matches, and fails the query if it changed and ``Source.check`` has not run (the
+    version is read only for the cache). A WHERE, so the rewrite's TRY cannot swallow it."""
+    selected, guards = [], []
     for name in source.columns:
         want = source.declared.get(name)
         if want is None or name in source.hive_keys:
             selected.append(_quote(name))
-        else:  # a no-op for a file of the declared type; a widening otherwise
-            selected.append(f"CAST({_quote(name)} AS {want.sql}) AS {_quote(name)}")
-    con.execute(f"CREATE VIEW {_quote(table)} AS SELECT {', '.join(selected)} FROM {relation}")
+            continue
+        selected.append(f"CAST({_quote(name)} AS {want.sql}) AS {_quote(name)}")
+        accepted = ", ".join(_literal(t) for t in sorted({want.sql, *_WIDENINGS.get(want.sql, ())}))
+        guards.append(f"typeof({_quote(name)}) IN ({accepted})")
+    guard = " AND ".join(guards) or "true"
+    message = _literal(f"a source file of table {table} no longer has its declared types")
+    con.execute(
+        f"CREATE VIEW {_quote(table)} AS SELECT {', '.join(selected)} FROM {relation} "
+        f"WHERE ({guard}) OR error({message})"
+    )
 
 
 def _attach(con: duckdb.DuckDBPyConnection, path: Path) -> str:
