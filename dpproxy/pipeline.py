@@ -71,7 +71,10 @@ def run(proxy: Proxy, analyst: str, sql: str, epsilon: float | None) -> Outcome:
         plan = plan_query(proxy, query, epsilon)
         plan.verify()  # the loss recomputed from the measurements, before any charge
         _check_certain_size(plan, limits.max_output_cells)
-        key = _cache_key(proxy, analyst, query, plan)
+        # the sources as they are now (a changed file is checked against the policy
+        # again here, and refused before any charge if it no longer fits)
+        version = proxy.engine.data_version
+        key = _cache_key(proxy, analyst, query, plan, version)
         if key is not None and (hit := proxy.ledger.cached(key)) is not None:
             return _replay(proxy, analyst, query, hit, scopes[0])
         # 3. rewrite: the bounded statement (the analyst's SQL never reaches the engine),
@@ -196,14 +199,16 @@ def _reserve(
 # -- cache and audit --------------------------------------------------------------------
 
 
-def _cache_key(proxy: Proxy, analyst: str, query: CheckedQuery, plan: QueryPlan) -> str | None:
+def _cache_key(
+    proxy: Proxy, analyst: str, query: CheckedQuery, plan: QueryPlan, data_version: str
+) -> str | None:
     if not proxy.policies.config.cache:
         return None
     return cache_key(
         analyst,
         query.canonical(),
         proxy.policies.version,
-        proxy.engine.data_version,
+        data_version,
         str(plan.requested_epsilon),
     )
 

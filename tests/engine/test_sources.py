@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from dpproxy.engine import DuckDBEngine, EngineSettings
-from dpproxy.errors import ExecutionFailed, PolicyError
+from dpproxy.errors import PolicyError
 from dpproxy.policy import load_policies
 from dpproxy.proxy import Proxy
 from tests.conftest import write_policies
@@ -252,7 +252,9 @@ def test_without_the_cache_a_type_change_still_never_runs(tmp_path: Path) -> Non
         assert session.query(total, epsilon=1.0).rows  # the guard folds away
         changed = {**PURCHASES, "amount": "VARCHAR"}  # '2.5' would cast to 2.5 silently
         write_table(data / "purchases.parquet", changed, [(1, "tea", "2.5", None)] * 50)
-        with pytest.raises(ExecutionFailed):
-            session.query(total, epsilon=1.0)
+        spent = proxy.budget_lines("alice")
+        with pytest.raises(PolicyError, match="the file has type VARCHAR"):
+            session.query(total, epsilon=1.0)  # refused before the charge, cache or not
+        assert proxy.budget_lines("alice") == spent
     finally:
         proxy.close()
