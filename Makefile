@@ -22,13 +22,19 @@ run: $(STAMP)
 	@echo
 	$(BIN)/dpproxy serve --policies policies
 
-## test: the whole suite, statistical tests included
-test: $(STAMP) test-clients
+SPARK_STAMP := $(VENV)/.spark-installed
+
+$(SPARK_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
+	touch $(SPARK_STAMP)
+
+## test: the whole suite, statistical and Spark tests included (Java from test-clients)
+test: $(SPARK_STAMP) test-clients
 	$(BIN)/python -m pytest
 
-## test-fast: skip the slow statistical tests while developing
+## test-fast: skip the slow statistical tests and the Spark engine while developing
 test-fast: $(STAMP) test-clients
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not spark"
 
 ## test-clients: psql, pgjdbc and javac for the wire server's integration tests (Debian)
 JDBC_JAR := /usr/share/java/postgresql.jar

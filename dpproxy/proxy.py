@@ -18,6 +18,7 @@ from dpproxy.engine import DuckDBEngine, Engine, EngineSettings
 from dpproxy.errors import InvalidParameter
 from dpproxy.policy import Policies, load_policies
 from dpproxy.policy.catalog import Catalog
+from dpproxy.policy.model import EngineKind
 
 if TYPE_CHECKING:
     from dpproxy.api import Session
@@ -42,14 +43,20 @@ class Proxy:
         self.policies: Policies = load_policies(policies)
         config = self.policies.config
         self.state_dir = Path(state_dir) if state_dir is not None else self.policies.state_dir
-        self.engine: Engine = DuckDBEngine(
-            self.policies,
-            EngineSettings(
-                threads=config.engine_threads,
-                memory_limit=config.engine_memory_limit,
-                temp_directory=self.state_dir / "duckdb_tmp",
-            ),
-        )
+        self.engine: Engine
+        if config.engine.kind is EngineKind.SPARK:
+            from dpproxy.engine.spark import SparkEngine  # pyspark is an optional extra
+
+            self.engine = SparkEngine(self.policies, config.engine)
+        else:
+            self.engine = DuckDBEngine(
+                self.policies,
+                EngineSettings(
+                    threads=config.engine_threads,
+                    memory_limit=config.engine_memory_limit,
+                    temp_directory=self.state_dir / "duckdb_tmp",
+                ),
+            )
         self.catalog = Catalog.build(self.policies, self.engine.schema)
         self.ledger = Ledger(self.state_dir / "ledger.sqlite")
 

@@ -9,7 +9,8 @@ given engine is decided here, not spread over the passes:
   ``HUGEINT``: no overflow, no rounding, Casacuberta et al. 2022);
 * ``truncating_division``: integer division rounding toward zero (DuckDB ``//``), used
   to scale a unit's contribution down without ever rounding it up;
-* ``keyed_order``: the secret-keyed order in which a unit's groups are ranked;
+* ``keyed_order``: the secret-keyed order in which a unit's groups are ranked (the MD5
+  of the salt and the values: both engines rank alike);
 * ``generate``: SQL text, with anything the dialect cannot express an error, never
   silently dropped (sqlglot's default drops ``TRY`` when writing Spark SQL).
 
@@ -41,6 +42,21 @@ class Dialect(Protocol):
     def generate(self, tree: exp.Expr) -> str: ...
 
 
+def md5_order(values: Sequence[exp.Expr], salt: int) -> exp.Expr:
+    """A keyed order every engine computes identically (DuckDB's ``hash`` is 64-bit,
+    Spark's 32-bit Murmur3): the hex MD5 of the salt and the values as text, NULL
+    marked apart from every value. Collisions cost randomness, never privacy: ties are
+    broken by the keys, and the order depends on one unit's own rows only."""
+    text = exp.DataType.build("TEXT")
+    parts: list[exp.Expr] = [exp.Literal.string(str(salt))]
+    for value in values:
+        marked = exp.func("CONCAT", exp.Literal.string("="), exp.cast(value.copy(), text))
+        parts.append(exp.Coalesce(this=marked, expressions=[exp.Literal.string("~")]))
+    return exp.MD5(
+        this=exp.Anonymous(this="CONCAT_WS", expressions=[exp.Literal.string("|"), *parts])
+    )
+
+
 class DuckDBDialect:
     name = "duckdb"
 
@@ -55,7 +71,7 @@ class DuckDBDialect:
         return exp.IntDiv(this=dividend, expression=divisor)  # toward zero on integers
 
     def keyed_order(self, values: Sequence[exp.Expr], salt: int) -> exp.Expr:
-        return exp.func("hash", *values, exp.Literal.number(salt))
+        return md5_order(values, salt)
 
     def generate(self, tree: exp.Expr) -> str:
         return str(

@@ -388,6 +388,37 @@ class ServerPolicy(Frozen):
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=8192, le=1024**3)
 
 
+_SPARK_REMOTE = r"^(sc://[A-Za-z0-9.\-]+(:\d{1,5})?|local\[\d{1,3}\])$"
+
+
+class EngineKind(StrEnum):
+    DUCKDB = "duckdb"  # embedded, the default
+    SPARK = "spark"  # Apache Spark over Spark Connect (``pip install 'dpproxy[spark]'``)
+
+
+class EnginePolicy(Frozen):
+    """Where the tables are queried: ``{kind: spark, remote: sc://host:15002, token: ...}``.
+
+    ``remote`` is a Spark Connect URL (``sc://host:port``) or, for tests and a single
+    machine, ``local[N]`` (a local Spark started by dpproxy). The token authenticates
+    dpproxy to the Spark Connect server; only dpproxy may hold it (README, Spark).
+    """
+
+    kind: EngineKind = EngineKind.DUCKDB
+    remote: str | None = Field(default=None, pattern=_SPARK_REMOTE)
+    token: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._~-]{1,512}$", repr=False)
+
+    @model_validator(mode="after")
+    def _complete(self) -> EnginePolicy:
+        if self.kind is EngineKind.DUCKDB and (self.remote or self.token):
+            raise ValueError("remote: and token: are for kind: spark only")
+        if self.kind is EngineKind.SPARK and self.remote is None:
+            raise ValueError("kind: spark needs remote: (sc://host:15002, or local[2])")
+        if self.token is not None and not str(self.remote).startswith("sc://"):
+            raise ValueError("token: is sent to an sc:// server only")
+        return self
+
+
 class Config(Frozen):
     """The top-level ``dpproxy.yaml``: analysts and their budgets, limits, state."""
 
@@ -399,6 +430,7 @@ class Config(Frozen):
     global_budgets: dict[Name, BudgetPolicy] = {}  # per domain, across all analysts
     refresh: Refresh = Refresh.NONE
     warn_at: tuple[float, ...] = (0.5, 0.9)
+    engine: EnginePolicy = EnginePolicy()
     engine_threads: int = Field(default=2, ge=1, le=256)
     engine_memory_limit: str = Field(default="4GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
     server: ServerPolicy = ServerPolicy()
