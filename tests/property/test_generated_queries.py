@@ -36,7 +36,8 @@ INTERNAL = re.compile(r"^__(pu|k\d+|m\d+|r\d+|g\d+|rows|units|group_rank|t__(m\d
 # Node kinds the rewrite itself adds around the checked expressions.
 REWRITE_NODES = frozenset(
     {exp.With, exp.CTE, exp.Subquery, exp.Window, exp.DenseRank, exp.RowNumber, exp.Try,
-     exp.Values, exp.Tuple, exp.Star, exp.Anonymous, exp.Trunc, exp.DataType}
+     exp.Values, exp.Tuple, exp.Star, exp.Anonymous, exp.Trunc, exp.DataType,
+     exp.MD5, exp.ConcatWs}  # the keyed group order (engine.dialect.md5_order)
 )  # fmt: skip
 ANONYMOUS = {"hash"}
 SETTINGS = settings(
