@@ -208,8 +208,8 @@ class Backend:
                     out.append(EmptyQueryResponse())
                     continue
                 if params.placeholders(piece.text):
-                    raise ServerError(
-                        SQLState.PROTOCOL_VIOLATION, "there is no parameter $1 in a simple query"
+                    raise ServerError(  # as PostgreSQL: 42P02, not a protocol error
+                        SQLState.UNDEFINED_PARAMETER, "there is no parameter $1"
                     )
                 outcome = self._run(kind, bound)
             except DPProxyError as exc:

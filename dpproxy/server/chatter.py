@@ -200,6 +200,59 @@ def _set(words: list[str], state: SessionState) -> Outcome:
     return _assign(name, value, state)
 
 
+def apply_startup_options(options: str, state: SessionState) -> None:
+    """The startup packet's ``options`` (``PGOPTIONS='-c dpproxy.epsilon=0.3'``), applied as
+    SET would apply them: each ``-c name=value`` or ``--name=value``; anything else, or a
+    setting SET would refuse, raises (the connection is refused: never ignored)."""
+    for name, value in _startup_settings(options):
+        _assign(name, value, state)
+
+
+def _startup_settings(options: str) -> list[tuple[str, str]]:
+    words = _split_options(options)
+    settings = []
+    while words:
+        word = words.pop(0)
+        if word == "-c" and words:
+            word = words.pop(0)
+        elif word.startswith("-c") or word.startswith("--"):
+            word = word[2:]
+        else:
+            raise ServerError(
+                SQLState.INVALID_PARAMETER_VALUE,
+                f"invalid command-line argument in startup options: {word!r} "
+                "(dpproxy accepts -c name=value and --name=value)",
+            )
+        name, equals, value = word.partition("=")
+        if not equals or not name:
+            raise ServerError(
+                SQLState.SYNTAX_ERROR, f"-c {word}: expected name=value in startup options"
+            )
+        settings.append((name.replace("-", "_"), value))
+    return settings
+
+
+def _split_options(options: str) -> list[str]:
+    """Split on unescaped spaces; a backslash keeps the next character (as libpq's)."""
+    words, current, escaped, started = [], [], False, False
+    for char in options:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped, started = True, True
+        elif char.isspace():
+            if started:
+                words.append("".join(current))
+            current, started = [], False
+        else:
+            current.append(char)
+            started = True
+    if started:
+        words.append("".join(current))
+    return words
+
+
 def _dotted(words: list[str]) -> tuple[str, list[str]]:
     """``dpproxy . epsilon`` arrives as three tokens: join a dotted parameter name."""
     name, rest = words[0], words[1:]

@@ -35,6 +35,7 @@ from typing import TypeVar
 from dpproxy.errors import DPProxyError
 from dpproxy.policy.model import TLSMode
 from dpproxy.proxy import Proxy
+from dpproxy.server import chatter
 from dpproxy.server.backend import Backend, Lane
 from dpproxy.server.catalog import CatalogEngine
 from dpproxy.server.codec import ProtocolViolation, encode
@@ -284,6 +285,11 @@ class Server:
                     f'role "{event.user}" does not exist',
                 )
             )
+            return False
+        try:
+            chatter.apply_startup_options(event.parameters.get("options", ""), backend.state)
+        except DPProxyError as exc:
+            connection.protocol.fail(ErrorResponse("FATAL", exc.sqlstate, exc.message))
             return False
         connection.backend = backend
         self._sessions[key[0]] = connection
