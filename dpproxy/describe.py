@@ -22,8 +22,6 @@ from dpproxy.plan import QueryPlan
 if TYPE_CHECKING:
     from dpproxy.proxy import Proxy
 
-_KIND_TYPES = {"integer": "BIGINT", "float": "DOUBLE", "text": "VARCHAR", "date": "DATE",
-               "timestamp": "TIMESTAMP", "boolean": "BOOLEAN", "other": "VARCHAR"}  # fmt: skip
 _COUNTS = (AggKind.COUNT_ROWS, AggKind.COUNT_VALUES, AggKind.COUNT_UNITS)
 
 

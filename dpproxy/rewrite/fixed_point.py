@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from dpproxy.plan import Grid, MeasureKind
-from dpproxy.rewrite.source import argument_index, arguments
+from dpproxy.rewrite.source import arguments
 from dpproxy.rewrite.statement import Statement
 from dpproxy.rewrite.values import col, grid_value, named, num, paren
 
@@ -24,20 +24,20 @@ def at_resolution(value: exp.Expr, resolution: int) -> exp.Expr:
 
 def fixed_point(st: Statement) -> None:
     plan, d = st.plan, st.dialect
+    distinct, argument_of = arguments(plan)
     grids: dict[int, Grid] = {}
-    for m in plan.measurements:
-        if m.argument is not None and m.grid is not None:
-            grids.setdefault(argument_index(plan, m), m.grid)
+    for m, j in zip(plan.measurements, argument_of, strict=True):
+        if j is not None and m.grid is not None:
+            grids.setdefault(j, m.grid)
     keys = [col(k) for k in st.keys]
     if grids:
-        raws = [col(f"__r{j}") for j in range(len(arguments(plan)))]
+        raws = [col(f"__r{j}") for j in range(len(distinct))]
         values = [named(grid_value(col(f"__r{j}"), g, d), f"__g{j}") for j, g in grids.items()]
         st.add("__grid", exp.select(col("__pu"), *keys, *raws, *values).from_(st.last))
     columns: list[exp.Expr] = [col("__pu"), *(k.copy() for k in keys)]
-    for i, m in enumerate(plan.measurements):
-        if m.argument is None:
+    for i, (m, j) in enumerate(zip(plan.measurements, argument_of, strict=True)):
+        if j is None:
             continue
-        j = argument_index(plan, m)
         value: exp.Expr
         if m.kind is MeasureKind.VALUES:
             present = exp.Not(this=exp.Is(this=col(f"__r{j}"), expression=exp.Null()))

@@ -7,23 +7,27 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from dpproxy.plan import Measurement, QueryPlan
+from dpproxy.plan import QueryPlan
 from dpproxy.rewrite.statement import Statement
 from dpproxy.rewrite.values import key_value, literal, named, sql, table, value_expression
 
 
-def arguments(plan: QueryPlan) -> list[exp.Expr]:
-    """Distinct measured arguments, in order (measurements may share one): ``__r<j>``."""
-    seen: dict[str, exp.Expr] = {}
+def arguments(plan: QueryPlan) -> tuple[list[exp.Expr], list[int | None]]:
+    """The distinct measured arguments, in order (measurements may share one): ``__r<j>``;
+    and, per measurement, the ``j`` of its argument (None for unit and row counts)."""
+    index: dict[str, int] = {}
+    distinct: list[exp.Expr] = []
+    of: list[int | None] = []
     for m in plan.measurements:
-        if m.argument is not None:
-            seen.setdefault(sql(m.argument), m.argument)
-    return list(seen.values())
-
-
-def argument_index(plan: QueryPlan, m: Measurement) -> int:
-    assert m.argument is not None
-    return [sql(a) for a in arguments(plan)].index(sql(m.argument))
+        if m.argument is None:
+            of.append(None)
+            continue
+        key = sql(m.argument)
+        if key not in index:
+            index[key] = len(distinct)
+            distinct.append(m.argument)
+        of.append(index[key])
+    return distinct, of
 
 
 def source(st: Statement) -> None:
@@ -32,7 +36,7 @@ def source(st: Statement) -> None:
     unit = q.privacy_unit.to_sql()
     columns: list[exp.Expr] = [named(unit.copy(), "__pu")]
     columns += [named(key_value(k.expr, k.sql_type, d), f"__k{i}") for i, k in enumerate(q.keys)]
-    for j, argument in enumerate(arguments(st.plan)):
+    for j, argument in enumerate(arguments(st.plan)[0]):
         columns.append(named(d.total(value_expression(argument, q)), f"__r{j}"))
     select = exp.select(*columns, copy=False)
     for rel in q.relations:
